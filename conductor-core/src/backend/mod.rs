@@ -1,0 +1,109 @@
+//! The model server seen from conductor: the [`Backend`] trait and the types it speaks.
+//!
+//! None of these types come from an HTTP client or from ollama-rs: a backend can be swapped
+//! (the Ollama one, a scripted fake in tests) without touching personalities or frontends.
+
+mod ollama;
+mod types;
+
+use std::fmt;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::{Stream, StreamExt};
+
+pub use ollama::{OllamaBackend, OllamaBackendBuilder, RetryPolicy, Timeouts, decode_chat_stream};
+pub use types::*;
+
+use crate::error::{Error, Result};
+
+/// A stream of chat events: content and thinking deltas, then one [`ChatEvent::Done`].
+///
+/// Dropping the stream aborts the request (the HTTP connection is closed).
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent>> + Send>>;
+
+/// A model server that conductor can talk to.
+///
+/// Object-safe: hold it as `Arc<dyn Backend>`. One streaming call is the primitive; the
+/// non-streaming answer is that stream collected ([`collect_answer`]).
+#[async_trait]
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// Starts a chat completion and returns its stream of events.
+    ///
+    /// Errors that happen before the first byte (unreachable, 404, busy) are returned here;
+    /// errors after that arrive as items of the stream.
+    async fn chat(&self, request: ChatRequest) -> Result<ChatStream>;
+
+    /// The models present on the server (`/api/tags`).
+    async fn list_models(&self) -> Result<Vec<LocalModel>>;
+
+    /// The models loaded in memory with their residency (`/api/ps`).
+    async fn running_models(&self) -> Result<Vec<RunningModel>>;
+
+    /// A model's Modelfile parameters and architecture facts (`/api/show`).
+    async fn show_model(&self, model: &str) -> Result<ModelDetails>;
+
+    /// Loads a model into memory with the given runner options, without generating.
+    ///
+    /// Send the same options the real requests will send: Ollama reloads a model whose runner
+    /// options differ from the loaded ones.
+    async fn load_model(&self, request: LoadRequest) -> Result<LoadReport>;
+
+    /// Unloads a model from memory (`keep_alive: 0`).
+    async fn unload_model(&self, model: &str) -> Result<()>;
+
+    /// The server's version; doubles as a health check.
+    async fn version(&self) -> Result<ServerVersion>;
+
+    /// Where this backend sends requests, for messages and logs (never contains credentials).
+    fn endpoint(&self) -> String;
+
+    /// True when the server runs on this machine, so local GPU probes describe it.
+    fn is_local(&self) -> bool;
+}
+
+/// A complete answer: the stream collected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    /// The assistant's text.
+    pub content: String,
+    /// The model's thinking, when it was asked to think and did.
+    pub thinking: String,
+    /// Ollama's final statistics. `None` only for an answer that never finished.
+    pub completion: Option<Completion>,
+}
+
+/// Collects a chat stream into an [`Answer`].
+///
+/// When the stream fails midway, the error is [`Error::Incomplete`] and carries what had
+/// arrived, so nothing the assistant wrote is lost.
+///
+/// # Errors
+/// The first error of the stream, wrapped in [`Error::Incomplete`] when some text had arrived.
+pub async fn collect_answer(mut stream: ChatStream) -> Result<Answer> {
+    let mut answer = Answer::default();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
+            Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
+            Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
+            Err(err) => return Err(incomplete(answer.content, err)),
+        }
+    }
+    if answer.completion.is_none() {
+        return Err(incomplete(answer.content, Error::Truncated));
+    }
+    Ok(answer)
+}
+
+/// Wraps `err` with the partial answer, unless nothing had arrived.
+pub(crate) fn incomplete(partial: String, err: Error) -> Error {
+    if partial.is_empty() || matches!(err, Error::Incomplete { .. }) {
+        err
+    } else {
+        Error::Incomplete {
+            partial,
+            source: Box::new(err),
+        }
+    }
+}

@@ -1,0 +1,752 @@
+//! The Ollama implementation of [`Backend`].
+//!
+//! ollama-rs serves `/api/tags` and `/api/show`, which it gets right. The chat stream, `/api/ps`,
+//! `/api/version`, load and unload are ours, over the same reqwest client (one connection pool):
+//! ollama-rs 0.3.6 has no `/api/ps` or `/api/version`, its stream items are `Result<_, ()>`, it
+//! prints bad lines with `eprintln!` (which corrupts a terminal UI) and skips them, it loses a line
+//! split across two network reads, and it does not expose `done_reason`.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{debug, warn};
+
+use super::{
+    Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
+    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, RunningModel, ServerVersion,
+};
+use crate::config::{OllamaHost, Secret};
+use crate::error::{Error, Result, TimeoutPhase};
+use crate::ndjson::{LineDecoder, excerpt};
+
+/// How long to wait for Ollama, per phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the TCP (and TLS) connection.
+    pub connect: Duration,
+    /// From sending a request to its first byte: covers loading the model, so it is long.
+    pub load: Duration,
+    /// Between two reads of a streaming answer once it has started.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            load: Duration::from_secs(300),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Bounded retries for a busy server (HTTP 429 and 503), with exponential backoff and jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 disables retrying).
+    pub max_retries: u32,
+    /// Delay before the first retry; doubled each time.
+    pub base_delay: Duration,
+    /// Upper bound of one delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (0-based): full backoff with ±50% jitter, so that
+    /// many clients turned away together do not come back together.
+    #[must_use]
+    pub fn delay(&self, retry: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.max_delay);
+        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// Builds an [`OllamaBackend`].
+#[derive(Debug, Clone)]
+pub struct OllamaBackendBuilder {
+    host: OllamaHost,
+    token: Option<Secret>,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+}
+
+impl OllamaBackendBuilder {
+    /// A bearer token sent as `Authorization` (for an Ollama behind an authenticating proxy).
+    #[must_use]
+    pub fn token(mut self, token: Option<Secret>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Timeouts per phase.
+    #[must_use]
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Retry policy for busy servers.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Builds the backend (no request is sent yet).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when the token cannot be a header value, or the HTTP client
+    /// cannot be built (no TLS roots).
+    pub fn build(self) -> Result<OllamaBackend> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                    .map_err(|_| {
+                        Error::InvalidRequest(
+                            "the Ollama token contains characters not allowed in an HTTP header"
+                                .into(),
+                        )
+                    })?;
+            // Marked sensitive so that no HTTP-level debug output ever prints it.
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("conductor/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .connect_timeout(self.timeouts.connect)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|err| Error::InvalidRequest(format!("cannot build HTTP client: {err}")))?;
+        let ollama = ollama_rs::Ollama::builder()
+            .url(self.host.url().clone())
+            .reqwest_client(http.clone())
+            .build();
+        Ok(OllamaBackend {
+            inner: Arc::new(Inner {
+                host: self.host,
+                http,
+                ollama,
+                timeouts: self.timeouts,
+                retry: self.retry,
+            }),
+        })
+    }
+}
+
+/// A [`Backend`] that talks to an Ollama server over HTTP.
+///
+/// Cheap to clone; clones share one connection pool.
+#[derive(Clone)]
+pub struct OllamaBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: OllamaHost,
+    http: reqwest::Client,
+    ollama: ollama_rs::Ollama,
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for OllamaBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Deliberately leaves out the client and its headers: they hold the token.
+        f.debug_struct("OllamaBackend")
+            .field("host", &self.inner.host.to_string())
+            .field("timeouts", &self.inner.timeouts)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OllamaBackend {
+    /// Starts building a backend for `host`.
+    #[must_use]
+    pub fn builder(host: OllamaHost) -> OllamaBackendBuilder {
+        OllamaBackendBuilder {
+            host,
+            token: None,
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The host this backend talks to.
+    #[must_use]
+    pub fn host(&self) -> &OllamaHost {
+        &self.inner.host
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.inner.host.join(path)
+    }
+
+    /// Sends a request, retrying 429/503 with backoff, and turns HTTP errors into [`Error`]s.
+    /// The wait for the response head is bounded by the load timeout.
+    async fn send(
+        &self,
+        model: Option<&str>,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let retry = self.inner.retry;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let sent = tokio::time::timeout(self.inner.timeouts.load, build().send()).await;
+            let response = match sent {
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        phase: TimeoutPhase::Load,
+                        after: self.inner.timeouts.load,
+                    });
+                }
+                Ok(Err(err)) => return Err(self.transport_error(&err)),
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status().as_u16();
+            debug!(
+                status,
+                attempt,
+                elapsed_ms = elapsed_ms(started),
+                "ollama response head"
+            );
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let retry_after = retry_after(&response);
+            let message = error_message(response).await;
+            if matches!(status, 429 | 503) {
+                if attempt <= retry.max_retries {
+                    let delay = retry_after.unwrap_or_else(|| retry.delay(attempt - 1));
+                    warn!(status, attempt, delay_ms = delay.as_millis() as u64, %message, "ollama busy; retrying");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                return Err(Error::Busy {
+                    status,
+                    attempts: attempt,
+                    message,
+                });
+            }
+            return Err(http_error(status, message, model));
+        }
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> Error {
+        let reason = root_cause(err);
+        if err.is_connect() || err.is_builder() {
+            Error::Unreachable {
+                host: self.inner.host.to_string(),
+                reason,
+            }
+        } else {
+            Error::ConnectionLost { reason }
+        }
+    }
+
+    fn map_ollama_rs(&self, err: ollama_rs::error::OllamaError, model: Option<&str>) -> Error {
+        use ollama_rs::error::OllamaError;
+        match err {
+            OllamaError::ReqwestError(err) => self.transport_error(&err),
+            // ollama-rs keeps only the body of an HTTP error: recover Ollama's message from it.
+            OllamaError::Other(body) => {
+                let message = serde_json::from_str::<ErrorBody<'_>>(&body)
+                    .map_or_else(|_| body.trim().to_owned(), |b| b.error.into_owned());
+                let status = if is_not_found(&message) { 404 } else { 500 };
+                http_error(status, message, model)
+            }
+            OllamaError::InternalError(inner) => http_error(500, inner.message, model),
+            OllamaError::JsonError(err) => Error::Protocol {
+                reason: err.to_string(),
+                line: String::new(),
+            },
+            other => Error::InvalidRequest(other.to_string()),
+        }
+    }
+
+    async fn read_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T> {
+        let body = tokio::time::timeout(self.inner.timeouts.idle, response.bytes())
+            .await
+            .map_err(|_| Error::Timeout {
+                phase: TimeoutPhase::Stream,
+                after: self.inner.timeouts.idle,
+            })?
+            .map_err(|err| Error::ConnectionLost {
+                reason: root_cause(&err),
+            })?;
+        serde_json::from_slice(&body).map_err(|err| Error::Protocol {
+            reason: err.to_string(),
+            line: excerpt(&body),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for OllamaBackend {
+    async fn chat(&self, request: ChatRequest) -> Result<ChatStream> {
+        let mut body = json!({
+            "model": request.model,
+            "messages": request.messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect::<Vec<_>>(),
+            "stream": true,
+        });
+        if !request.options.is_empty() {
+            body["options"] = serde_json::to_value(&request.options)
+                .map_err(|err| Error::InvalidRequest(err.to_string()))?;
+        }
+        if let Some(keep_alive) = request.keep_alive {
+            body["keep_alive"] = keep_alive.to_json();
+        }
+        if let Some(think) = request.think {
+            body["think"] = think.into();
+        }
+        let url = self.url("/api/chat");
+        let response = self
+            .send(Some(&request.model), || {
+                self.inner.http.post(&url).json(&body)
+            })
+            .await?;
+        let bytes = response.bytes_stream();
+        Ok(decode_chat_stream(bytes, self.inner.timeouts.idle))
+    }
+
+    async fn list_models(&self) -> Result<Vec<LocalModel>> {
+        let models = self
+            .inner
+            .ollama
+            .list_local_models()
+            .await
+            .map_err(|err| self.map_ollama_rs(err, None))?;
+        Ok(models
+            .into_iter()
+            .map(|m| LocalModel {
+                name: m.name,
+                size: m.size,
+                modified_at: m.modified_at,
+            })
+            .collect())
+    }
+
+    async fn running_models(&self) -> Result<Vec<RunningModel>> {
+        let url = self.url("/api/ps");
+        let response = self.send(None, || self.inner.http.get(&url)).await?;
+        let ps: PsResponse = self.read_json(response).await?;
+        Ok(ps
+            .models
+            .into_iter()
+            .map(|m| RunningModel {
+                name: m.name,
+                size: m.size,
+                size_vram: m.size_vram,
+                context_length: m.context_length,
+                expires_at: m.expires_at,
+                digest: m.digest,
+                details: m.details,
+            })
+            .collect())
+    }
+
+    async fn show_model(&self, model: &str) -> Result<ModelDetails> {
+        let info = self
+            .inner
+            .ollama
+            .show_model_info(model.to_owned())
+            .await
+            .map_err(|err| self.map_ollama_rs(err, Some(model)))?;
+        Ok(ModelDetails {
+            parameters: ModelDetails::parse_parameters(&info.parameters),
+            modelfile: info.modelfile,
+            template: info.template,
+            capabilities: info.capabilities,
+            model_info: info.model_info,
+        })
+    }
+
+    async fn load_model(&self, request: LoadRequest) -> Result<LoadReport> {
+        let mut body = json!({ "model": request.model });
+        if !request.options.is_empty() {
+            body["options"] = serde_json::to_value(&request.options)
+                .map_err(|err| Error::InvalidRequest(err.to_string()))?;
+        }
+        if let Some(keep_alive) = request.keep_alive {
+            body["keep_alive"] = keep_alive.to_json();
+        }
+        let url = self.url("/api/generate");
+        let started = Instant::now();
+        let response = self
+            .send(Some(&request.model), || {
+                self.inner.http.post(&url).json(&body)
+            })
+            .await?;
+        let answer: LoadResponse = self.read_json(response).await?;
+        if let Some(error) = answer.error {
+            return Err(Error::Server { message: error });
+        }
+        Ok(LoadReport {
+            elapsed: started.elapsed(),
+            loaded: answer.done_reason.as_deref() == Some("load"),
+        })
+    }
+
+    async fn unload_model(&self, model: &str) -> Result<()> {
+        let body = json!({ "model": model, "keep_alive": 0 });
+        let url = self.url("/api/generate");
+        let response = self
+            .send(Some(model), || self.inner.http.post(&url).json(&body))
+            .await?;
+        let answer: LoadResponse = self.read_json(response).await?;
+        match answer.error {
+            Some(message) => Err(Error::Server { message }),
+            None => Ok(()),
+        }
+    }
+
+    async fn version(&self) -> Result<ServerVersion> {
+        let url = self.url("/api/version");
+        let response = self.send(None, || self.inner.http.get(&url)).await?;
+        let version: VersionResponse = self.read_json(response).await?;
+        Ok(ServerVersion(version.version))
+    }
+
+    fn endpoint(&self) -> String {
+        self.inner.host.to_string()
+    }
+
+    fn is_local(&self) -> bool {
+        self.inner.host.is_local()
+    }
+}
+
+/// Decodes Ollama's NDJSON chat stream from raw byte chunks into [`ChatEvent`]s.
+///
+/// Public so the decoding stage can be exercised and measured on its own (replaying recorded
+/// traffic). Lines may be split anywhere across chunks. An `{"error": ...}` line becomes
+/// [`Error::Server`], a line that is not JSON [`Error::Protocol`], an end without the final
+/// `done` line [`Error::Truncated`], and `idle` without a byte [`Error::Timeout`].
+pub fn decode_chat_stream<S, E>(body: S, idle: Duration) -> ChatStream
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::error::Error + 'static,
+{
+    let state = DecodeState {
+        body,
+        decoder: LineDecoder::new(),
+        pending: VecDeque::new(),
+        phase: Phase::Streaming,
+        truncated: false,
+        idle,
+    };
+    Box::pin(futures::stream::unfold(state, DecodeState::next_event))
+}
+
+enum Phase {
+    Streaming,
+    /// The final line arrived: read the (empty) rest so the connection can be reused.
+    Draining,
+    Finished,
+}
+
+struct DecodeState<S> {
+    body: S,
+    decoder: LineDecoder,
+    pending: VecDeque<ChatEvent>,
+    phase: Phase,
+    truncated: bool,
+    idle: Duration,
+}
+
+impl<S, E> DecodeState<S>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::error::Error + 'static,
+{
+    async fn next_event(mut self) -> Option<(Result<ChatEvent>, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((Ok(event), self));
+            }
+            match self.phase {
+                Phase::Finished if self.truncated => {
+                    self.truncated = false;
+                    return Some((Err(Error::Truncated), self));
+                }
+                Phase::Finished => return None,
+                Phase::Draining => {
+                    // Bounded: a server that keeps the body open gets the connection dropped.
+                    let drain = async { while let Some(Ok(_)) = self.body.next().await {} };
+                    let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
+                    self.phase = Phase::Finished;
+                    return None;
+                }
+                Phase::Streaming => {}
+            }
+            match self.decoder.next_line() {
+                Err(_) => {
+                    return self.fail(Error::Protocol {
+                        reason: format!(
+                            "a line longer than {} MiB without a newline",
+                            crate::ndjson::MAX_LINE_BYTES >> 20
+                        ),
+                        line: String::new(),
+                    });
+                }
+                Ok(Some(line)) => {
+                    if let Err(err) = self.decode_line(&line) {
+                        return self.fail(err);
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+            }
+            match tokio::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    let idle = self.idle;
+                    return self.fail(Error::Timeout {
+                        phase: TimeoutPhase::Stream,
+                        after: idle,
+                    });
+                }
+                Ok(Some(Ok(chunk))) => self.decoder.push(&chunk),
+                Ok(Some(Err(err))) => {
+                    return self.fail(Error::ConnectionLost {
+                        reason: chain_root(&err),
+                    });
+                }
+                Ok(None) => {
+                    // End of body: a last line without its newline still counts.
+                    if let Some(rest) = self.decoder.finish()
+                        && let Err(err) = self.decode_line(&rest)
+                    {
+                        return self.fail(err);
+                    }
+                    if matches!(self.phase, Phase::Streaming) {
+                        // No final line: hand out what did arrive, then report the truncation.
+                        self.phase = Phase::Finished;
+                        self.truncated = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(mut self, err: Error) -> Option<(Result<ChatEvent>, Self)> {
+        self.phase = Phase::Finished;
+        Some((Err(err), self))
+    }
+
+    fn decode_line(&mut self, line: &[u8]) -> Result<()> {
+        let wire: WireLine<'_> = serde_json::from_slice(line).map_err(|err| Error::Protocol {
+            reason: err.to_string(),
+            line: excerpt(line),
+        })?;
+        if let Some(message) = wire.error {
+            return Err(Error::Server {
+                message: message.into_owned(),
+            });
+        }
+        if let Some(message) = wire.message {
+            if let Some(thinking) = message.thinking.filter(|t| !t.is_empty()) {
+                self.pending
+                    .push_back(ChatEvent::Thinking(thinking.into_owned()));
+            }
+            if !message.content.is_empty() {
+                self.pending
+                    .push_back(ChatEvent::Content(message.content.into_owned()));
+            }
+        }
+        if wire.done {
+            self.pending.push_back(ChatEvent::Done(Completion {
+                done_reason: wire.done_reason.map(|r| DoneReason::parse(&r)),
+                stats: GenerationStats {
+                    total_duration: Duration::from_nanos(wire.total_duration),
+                    load_duration: Duration::from_nanos(wire.load_duration),
+                    prompt_eval_count: wire.prompt_eval_count,
+                    prompt_eval_duration: Duration::from_nanos(wire.prompt_eval_duration),
+                    eval_count: wire.eval_count,
+                    eval_duration: Duration::from_nanos(wire.eval_duration),
+                },
+            }));
+            self.phase = Phase::Draining;
+        }
+        Ok(())
+    }
+}
+
+/// One line of `/api/chat` output. Unknown fields are ignored: Ollama adds fields over time.
+#[derive(Deserialize)]
+struct WireLine<'a> {
+    #[serde(borrow, default)]
+    message: Option<WireMessage<'a>>,
+    #[serde(default)]
+    done: bool,
+    #[serde(borrow, default)]
+    done_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    total_duration: u64,
+    #[serde(default)]
+    load_duration: u64,
+    #[serde(default)]
+    prompt_eval_count: u64,
+    #[serde(default)]
+    prompt_eval_duration: u64,
+    #[serde(default)]
+    eval_count: u64,
+    #[serde(default)]
+    eval_duration: u64,
+    #[serde(borrow, default)]
+    error: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage<'a> {
+    #[serde(borrow, default)]
+    content: Cow<'a, str>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody<'a> {
+    #[serde(borrow)]
+    error: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct LoadResponse {
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VersionResponse {
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct PsResponse {
+    #[serde(default)]
+    models: Vec<PsModel>,
+}
+
+#[derive(Deserialize)]
+struct PsModel {
+    name: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    details: ModelFamily,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    size_vram: u64,
+    #[serde(default)]
+    context_length: Option<u64>,
+}
+
+fn is_not_found(message: &str) -> bool {
+    message.starts_with("model '") && message.ends_with("' not found")
+}
+
+fn http_error(status: u16, message: String, model: Option<&str>) -> Error {
+    if status == 404 && is_not_found(&message) {
+        let model = message
+            .strip_prefix("model '")
+            .and_then(|m| m.strip_suffix("' not found"))
+            .or(model)
+            .unwrap_or_default()
+            .to_owned();
+        return Error::ModelNotFound { model };
+    }
+    let message = if message.is_empty() {
+        match status {
+            403 => "forbidden (empty body)".to_owned(),
+            _ => "(no message)".to_owned(),
+        }
+    } else {
+        message
+    };
+    Error::Http { status, message }
+}
+
+/// Ollama's message from an error response: the `error` field of a JSON body, else the text.
+async fn error_message(response: reqwest::Response) -> String {
+    let body = match tokio::time::timeout(Duration::from_secs(10), response.bytes()).await {
+        Ok(Ok(body)) => body,
+        _ => return String::new(),
+    };
+    serde_json::from_slice::<ErrorBody<'_>>(&body)
+        .map_or_else(|_| excerpt(body.trim_ascii()), |b| b.error.into_owned())
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let secs: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(30)))
+}
+
+fn root_cause(err: &reqwest::Error) -> String {
+    chain_root(err)
+}
+
+/// The innermost cause of an error, in a few words ("connection refused").
+fn chain_root(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        if let Some(io) = next.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            let words = match io.kind() {
+                ErrorKind::ConnectionRefused => Some("connection refused"),
+                ErrorKind::ConnectionReset => Some("connection reset by the server"),
+                ErrorKind::ConnectionAborted => Some("connection aborted"),
+                ErrorKind::TimedOut => Some("timed out"),
+                ErrorKind::UnexpectedEof => Some("the server closed the connection"),
+                _ => None,
+            };
+            if let Some(words) = words {
+                return words.to_owned();
+            }
+        }
+        current = next;
+    }
+    let text = current.to_string();
+    if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+        return format!("cannot resolve the host name: {text}");
+    }
+    text
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,453 @@
+//! The facade a library user holds: [`Conductor`] for one-shot questions, [`Chat`] for
+//! conversations.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use tracing::{Instrument, Span, debug, info, info_span, trace};
+
+use crate::backend::{
+    Answer, Backend, ChatEvent, ChatRequest, ChatStream, KeepAlive, Message, OllamaBackend, Role,
+    RunnerOptions, collect_answer, incomplete,
+};
+use crate::compose::system_message;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::personality::{Personality, PersonalityCatalog};
+
+/// What every request carries besides its messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestDefaults {
+    /// The model.
+    pub model: String,
+    /// Extra system text after the personality.
+    pub system: Option<String>,
+    /// Runner and sampling options.
+    pub options: RunnerOptions,
+    /// How long the model stays loaded.
+    pub keep_alive: Option<KeepAlive>,
+    /// Ask thinking models to think.
+    pub think: Option<bool>,
+}
+
+impl RequestDefaults {
+    /// Defaults for `model`: no extra system text, no options.
+    #[must_use]
+    pub fn for_model(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            system: None,
+            options: RunnerOptions::default(),
+            keep_alive: None,
+            think: None,
+        }
+    }
+}
+
+/// A backend, a personality and request settings: everything needed to ask.
+///
+/// Cheap to clone (shared inside); use one per application and share it between tasks.
+#[derive(Debug, Clone)]
+pub struct Conductor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Arc<dyn Backend>,
+    catalog: PersonalityCatalog,
+    personality: Arc<Personality>,
+    defaults: RequestDefaults,
+}
+
+impl Conductor {
+    /// A conductor over `backend`, speaking as `personality`.
+    #[must_use]
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        personality: Personality,
+        defaults: RequestDefaults,
+    ) -> Self {
+        Self::with_catalog(
+            backend,
+            personality,
+            defaults,
+            PersonalityCatalog::builtin(),
+        )
+    }
+
+    /// Like [`Conductor::new`], with the catalog used to switch personalities by name.
+    #[must_use]
+    pub fn with_catalog(
+        backend: Arc<dyn Backend>,
+        personality: Personality,
+        defaults: RequestDefaults,
+        catalog: PersonalityCatalog,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                catalog,
+                personality: Arc::new(personality),
+                defaults,
+            }),
+        }
+    }
+
+    /// Builds everything from validated settings: the Ollama backend, the personality catalog
+    /// (built-ins plus the configured directories) and the configured personality.
+    ///
+    /// # Errors
+    /// When the personality cannot be loaded or the HTTP client cannot be built.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let backend = OllamaBackend::builder(settings.host.clone())
+            .token(settings.token.clone())
+            .timeouts(settings.timeouts)
+            .retry(settings.retry)
+            .build()?;
+        let catalog = PersonalityCatalog::with_dirs(settings.personality_dirs.clone());
+        let personality = catalog.load(settings.personality.as_str())?;
+        let defaults = RequestDefaults {
+            model: settings.model.clone(),
+            system: settings.system.clone(),
+            options: settings.options.clone(),
+            keep_alive: settings.keep_alive,
+            think: settings.think,
+        };
+        Ok(Self::with_catalog(
+            Arc::new(backend),
+            personality,
+            defaults,
+            catalog,
+        ))
+    }
+
+    /// The backend, for model management and residency checks.
+    #[must_use]
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+
+    /// The personality new conversations start with.
+    #[must_use]
+    pub fn personality(&self) -> &Personality {
+        &self.inner.personality
+    }
+
+    /// The personality catalog.
+    #[must_use]
+    pub fn catalog(&self) -> &PersonalityCatalog {
+        &self.inner.catalog
+    }
+
+    /// The request defaults.
+    #[must_use]
+    pub fn defaults(&self) -> &RequestDefaults {
+        &self.inner.defaults
+    }
+
+    /// Asks one question, without history, and streams the answer.
+    ///
+    /// The request is `[system: the composed personality, user: prompt]`.
+    ///
+    /// # Errors
+    /// Errors before the first token (unreachable, model not found, busy); later errors are
+    /// items of the stream.
+    pub async fn ask(&self, prompt: &str) -> Result<ChatStream> {
+        let chat = self.chat();
+        let messages = chat.messages_with(prompt);
+        chat.start(messages).await
+    }
+
+    /// Asks one question and waits for the whole answer.
+    ///
+    /// # Errors
+    /// As [`Conductor::ask`]; a failure mid-answer is [`Error::Incomplete`] with the partial text.
+    pub async fn ask_collect(&self, prompt: &str) -> Result<Answer> {
+        collect_answer(self.ask(prompt).await?).await
+    }
+
+    /// Starts a conversation with this conductor's personality and model.
+    #[must_use]
+    pub fn chat(&self) -> Chat {
+        let personality = Arc::clone(&self.inner.personality);
+        let system = self.inner.defaults.system.clone();
+        Chat {
+            system_message: system_message(&personality, system.as_deref()),
+            conductor: self.clone(),
+            model: self.inner.defaults.model.clone(),
+            personality,
+            system,
+            history: Vec::new(),
+        }
+    }
+
+    fn request(&self, model: &str, messages: Vec<Message>) -> ChatRequest {
+        let d = &self.inner.defaults;
+        ChatRequest {
+            model: model.to_owned(),
+            messages,
+            options: d.options.clone(),
+            keep_alive: d.keep_alive,
+            think: d.think,
+        }
+    }
+}
+
+/// A conversation: keeps the history and sends it, after the personality, on every turn.
+///
+/// The system message is composed once and reused byte for byte on every turn (so Ollama's
+/// prompt cache reuses it); it changes only when the personality or extra system text changes,
+/// and then from the next turn on, keeping the conversation.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    conductor: Conductor,
+    personality: Arc<Personality>,
+    model: String,
+    system: Option<String>,
+    system_message: Message,
+    history: Vec<Message>,
+}
+
+impl Chat {
+    /// Sends a user message and streams the answer. The user message joins the history as soon
+    /// as the request is accepted; the answer joins it when the stream ends — complete, or
+    /// marked [`Message::incomplete`] if it was cut short or the stream was dropped.
+    ///
+    /// # Errors
+    /// Errors before the first token; the history is then unchanged.
+    pub async fn send(&mut self, text: &str) -> Result<Turn<'_>> {
+        let messages = self.messages_with(text);
+        let stream = self.start(messages).await?;
+        self.history.push(Message::user(text));
+        Ok(Turn {
+            history: &mut self.history,
+            stream,
+            answer: String::new(),
+            finished: false,
+        })
+    }
+
+    /// Sends a user message and waits for the whole answer.
+    ///
+    /// # Errors
+    /// As [`Chat::send`]; a failure mid-answer is [`Error::Incomplete`] with the partial text
+    /// (which is also kept in the history).
+    pub async fn send_collect(&mut self, text: &str) -> Result<Answer> {
+        let mut turn = self.send(text).await?;
+        let mut answer = Answer::default();
+        while let Some(event) = turn.next().await {
+            match event {
+                Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
+                Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
+                Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
+                Err(err) => return Err(incomplete(answer.content, err)),
+            }
+        }
+        if answer.completion.is_none() {
+            return Err(incomplete(answer.content, Error::Truncated));
+        }
+        Ok(answer)
+    }
+
+    /// The messages a request for `text` would carry: system first, then history, then `text`.
+    #[must_use]
+    pub fn messages_with(&self, text: &str) -> Vec<Message> {
+        let mut messages = Vec::with_capacity(self.history.len() + 2);
+        messages.push(self.system_message.clone());
+        messages.extend(self.history.iter().cloned());
+        messages.push(Message::user(text));
+        messages
+    }
+
+    async fn start(&self, messages: Vec<Message>) -> Result<ChatStream> {
+        let span = info_span!(
+            "chat",
+            model = %self.model,
+            personality = %self.personality.name(),
+            messages = messages.len(),
+            system_bytes = self.system_message.content.len(),
+        );
+        let request = self.conductor.request(&self.model, messages);
+        trace!(parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
+        let started = Instant::now();
+        let backend = Arc::clone(self.conductor.backend());
+        let stream = async move { backend.chat(request).await }
+            .instrument(span.clone())
+            .await?;
+        debug!(parent: &span, head_ms = started.elapsed().as_millis() as u64, "stream opened");
+        Ok(Box::pin(log_completion(stream, span, started)))
+    }
+
+    /// The composed system prompt, exactly as sent.
+    #[must_use]
+    pub fn system_prompt(&self) -> &str {
+        &self.system_message.content
+    }
+
+    /// The conversation so far (user and assistant messages; the system message is not in it).
+    #[must_use]
+    pub fn history(&self) -> &[Message] {
+        &self.history
+    }
+
+    /// Replaces the history, e.g. to resume a saved session. System messages are dropped: the
+    /// personality provides the system message.
+    pub fn restore_history(&mut self, history: Vec<Message>) {
+        self.history = history
+            .into_iter()
+            .filter(|m| m.role != Role::System)
+            .collect();
+    }
+
+    /// Forgets the conversation (the personality and model stay).
+    pub fn clear(&mut self) {
+        self.history.clear();
+    }
+
+    /// The current personality.
+    #[must_use]
+    pub fn personality(&self) -> &Personality {
+        &self.personality
+    }
+
+    /// Switches personality from the next turn on; the conversation is kept.
+    pub fn set_personality(&mut self, personality: Personality) {
+        self.personality = Arc::new(personality);
+        self.recompose();
+    }
+
+    /// Switches to the personality called `name` in the conductor's catalog.
+    ///
+    /// # Errors
+    /// When it does not exist or does not parse; the current personality then stays.
+    pub fn switch_personality(&mut self, name: &str) -> Result<()> {
+        let personality = self.conductor.catalog().load(name)?;
+        self.set_personality(personality);
+        Ok(())
+    }
+
+    /// The current model.
+    #[must_use]
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Switches model from the next turn on; the conversation is kept.
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        self.model = model.into();
+    }
+
+    /// The extra system text after the personality.
+    #[must_use]
+    pub fn extra_system(&self) -> Option<&str> {
+        self.system.as_deref()
+    }
+
+    /// Sets or clears the extra system text, from the next turn on.
+    pub fn set_extra_system(&mut self, system: Option<String>) {
+        self.system = system.filter(|s| !s.trim().is_empty());
+        self.recompose();
+    }
+
+    /// The conductor this chat uses.
+    #[must_use]
+    pub fn conductor(&self) -> &Conductor {
+        &self.conductor
+    }
+
+    fn recompose(&mut self) {
+        self.system_message = system_message(&self.personality, self.system.as_deref());
+    }
+}
+
+/// One answer of a [`Chat`], streaming. Records the answer in the history when it ends, and
+/// the partial answer (marked incomplete) if it fails or is dropped early.
+#[must_use = "a turn does nothing unless polled"]
+pub struct Turn<'a> {
+    history: &'a mut Vec<Message>,
+    stream: ChatStream,
+    answer: String,
+    finished: bool,
+}
+
+impl Turn<'_> {
+    /// The answer received so far.
+    #[must_use]
+    pub fn answer_so_far(&self) -> &str {
+        &self.answer
+    }
+
+    fn commit(&mut self, complete: bool) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if complete || !self.answer.is_empty() {
+            let mut message = Message::assistant(std::mem::take(&mut self.answer));
+            message.incomplete = !complete;
+            self.history.push(message);
+        }
+    }
+}
+
+impl Stream for Turn<'_> {
+    type Item = Result<ChatEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let polled = self.stream.poll_next_unpin(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(ChatEvent::Content(text)))) => {
+                let text = text.clone();
+                self.answer.push_str(&text);
+            }
+            Poll::Ready(Some(Ok(ChatEvent::Done(_)))) => self.commit(true),
+            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => self.commit(false),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.commit(false);
+    }
+}
+
+/// Logs the request's figures when its final event passes (never the text).
+fn log_completion(
+    stream: ChatStream,
+    span: Span,
+    started: Instant,
+) -> impl Stream<Item = Result<ChatEvent>> {
+    let mut first_token: Option<u128> = None;
+    stream.inspect(move |event| match event {
+        Ok(ChatEvent::Content(_)) if first_token.is_none() => {
+            first_token = Some(started.elapsed().as_millis());
+        }
+        Ok(ChatEvent::Done(completion)) => {
+            let stats = &completion.stats;
+            info!(
+                parent: &span,
+                done_reason = completion.done_reason.as_ref().map(|r| r.as_str()),
+                ttft_ms = first_token.map(|t| t as u64),
+                total_ms = started.elapsed().as_millis() as u64,
+                load_ms = stats.load_duration.as_millis() as u64,
+                prompt_tokens = stats.prompt_eval_count,
+                prompt_eval_ms = stats.prompt_eval_duration.as_millis() as u64,
+                eval_tokens = stats.eval_count,
+                tokens_per_s = stats.tokens_per_second(),
+                "answer complete"
+            );
+        }
+        Err(err) => info!(parent: &span, error = %err, "answer failed"),
+        _ => {}
+    })
+}

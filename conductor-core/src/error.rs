@@ -1,0 +1,386 @@
+//! Typed errors of conductor-core.
+//!
+//! Every error carries the context a person needs (the host, the model, the file and line) and,
+//! through [`Error::hint`], what to do about it. Frontends render an error once, at the edge.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The result type of conductor-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in conductor-core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Ollama could not be reached at all (connection refused, unknown host, TLS failure).
+    #[error("cannot reach Ollama at {host} ({reason})")]
+    Unreachable {
+        /// The base URL that was tried.
+        host: String,
+        /// The root cause in a few words, e.g. "connection refused".
+        reason: String,
+    },
+
+    /// The model is not present on the Ollama server (HTTP 404 `model 'x' not found`).
+    #[error("model '{model}' not found on the Ollama server")]
+    ModelNotFound {
+        /// The model name as requested.
+        model: String,
+    },
+
+    /// Ollama answered with an HTTP error status.
+    #[error("Ollama answered HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// Ollama's own error message (from its `{"error": ...}` body), or the body text.
+        message: String,
+    },
+
+    /// Ollama stayed busy (HTTP 429 or 503) through every retry.
+    #[error("Ollama is busy (HTTP {status}) after {attempts} attempts: {message}")]
+    Busy {
+        /// The last HTTP status (429 or 503).
+        status: u16,
+        /// How many requests were sent.
+        attempts: u32,
+        /// Ollama's last error message.
+        message: String,
+    },
+
+    /// Ollama sent an `{"error": ...}` line inside a successful (HTTP 200) stream.
+    #[error("Ollama reported an error during the answer: {message}")]
+    Server {
+        /// Ollama's message, verbatim.
+        message: String,
+    },
+
+    /// A response line was not the JSON Ollama sends.
+    #[error("malformed response from Ollama: {reason} (line: {line})")]
+    Protocol {
+        /// What was wrong with it.
+        reason: String,
+        /// The offending line, shortened for display.
+        line: String,
+    },
+
+    /// The connection ended before Ollama sent its final (`done: true`) line.
+    #[error("the connection to Ollama ended before the answer was complete")]
+    Truncated,
+
+    /// The connection broke while a response was being read.
+    #[error("the connection to Ollama broke: {reason}")]
+    ConnectionLost {
+        /// The root cause in a few words.
+        reason: String,
+    },
+
+    /// Ollama sent nothing for longer than the allowed time.
+    #[error("no data from Ollama for {} while {phase}", humanize(*after))]
+    Timeout {
+        /// What was being waited for.
+        phase: TimeoutPhase,
+        /// The budget that ran out.
+        after: Duration,
+    },
+
+    /// The answer was cut short; what had arrived is kept in `partial`.
+    #[error("{source} (after {} characters of the answer)", partial.chars().count())]
+    Incomplete {
+        /// The part of the answer that arrived before the failure.
+        partial: String,
+        /// Why the answer stopped.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A personality could not be found or parsed.
+    #[error(transparent)]
+    Personality(#[from] PersonalityError),
+
+    /// A request could not be built (e.g. an unusable header value).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+impl Error {
+    /// What the user can do about this error, in one sentence; `None` when there is nothing to add.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Unreachable { .. } => Some(
+                "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST / --host at \
+                 the server"
+                    .to_owned(),
+            ),
+            Self::ModelNotFound { model } => Some(format!("download it with `ollama pull {model}`")),
+            Self::Http { status: 403, .. } => Some(
+                "Ollama refuses requests whose Host header it does not consider local; set \
+                 OLLAMA_ORIGINS/OLLAMA_HOST on the server, or connect through its own address"
+                    .to_owned(),
+            ),
+            Self::Http { status: 401, .. } => Some(
+                "the server wants a token: set CONDUCTOR_OLLAMA_TOKEN or `ollama.token` in the \
+                 config"
+                    .to_owned(),
+            ),
+            Self::Http { status: 500..=599, .. } | Self::Server { .. } => Some(
+                "Ollama's runner failed; see the server log (`journalctl -u ollama` or \
+                 ~/.ollama/logs/server.log) and try again"
+                    .to_owned(),
+            ),
+            Self::Busy { .. } => Some(
+                "Ollama's queue is full; wait and retry, or raise OLLAMA_MAX_QUEUE / \
+                 OLLAMA_NUM_PARALLEL on the server"
+                    .to_owned(),
+            ),
+            Self::Truncated | Self::ConnectionLost { .. } => Some(
+                "the server stopped mid-answer (crash, restart or proxy timeout); the partial \
+                 answer was kept, try again"
+                    .to_owned(),
+            ),
+            Self::Timeout { phase: TimeoutPhase::Load, .. } => Some(
+                "the model is still loading or the server is stuck; raise `ollama.load_timeout` \
+                 for very large models"
+                    .to_owned(),
+            ),
+            Self::Timeout { .. } => Some(
+                "the server stalled; raise `ollama.idle_timeout` if it is just slow".to_owned(),
+            ),
+            Self::Incomplete { source, .. } => source.hint(),
+            Self::Config(_) => Some("fix the configuration value named above".to_owned()),
+            Self::Personality(err) => err.hint(),
+            Self::Http { .. } | Self::Protocol { .. } | Self::InvalidRequest(_) => None,
+        }
+    }
+
+    /// The partial answer carried by [`Error::Incomplete`], if any.
+    #[must_use]
+    pub fn partial_answer(&self) -> Option<&str> {
+        match self {
+            Self::Incomplete { partial, .. } => Some(partial),
+            _ => None,
+        }
+    }
+
+    /// The underlying cause when this is [`Error::Incomplete`], else `self`.
+    #[must_use]
+    pub fn root(&self) -> &Error {
+        match self {
+            Self::Incomplete { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}
+
+/// What a [`Error::Timeout`] was waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutPhase {
+    /// The first byte of a response: the model may be loading, so this budget is long.
+    Load,
+    /// The next byte of a streaming response.
+    Stream,
+}
+
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Load => "waiting for the model to load and answer",
+            Self::Stream => "streaming the answer",
+        })
+    }
+}
+
+/// A position in a file that failed to parse: `path:line:column: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLocation {
+    /// The file (or a label such as `builtin:yollayah.toml`).
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+impl fmt::Display for FileLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+impl FileLocation {
+    /// The location of byte `offset` in `text`, read from `path`.
+    #[must_use]
+    pub fn at_offset(path: impl Into<PathBuf>, text: &str, offset: usize) -> Self {
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        Self {
+            path: path.into(),
+            line,
+            column,
+        }
+    }
+
+    /// The location of a TOML parse error, from its span (start of file when it has none).
+    #[must_use]
+    pub fn of_toml_error(path: impl Into<PathBuf>, text: &str, err: &toml::de::Error) -> Self {
+        let offset = err.span().map_or(0, |span| span.start);
+        Self::at_offset(path, text, offset)
+    }
+}
+
+/// Errors of configuration loading and validation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid (TOML syntax, unknown field, wrong type).
+    #[error("{location}: {message}")]
+    Parse {
+        /// Where.
+        location: FileLocation,
+        /// What, as the TOML parser says it.
+        message: String,
+    },
+    /// A value is present but unusable.
+    #[error("invalid {field} {value:?} (from {origin}): {reason}")]
+    Invalid {
+        /// The setting, e.g. `ollama.host`.
+        field: &'static str,
+        /// The value as given (never a secret).
+        value: String,
+        /// Where it came from.
+        origin: String,
+        /// Why it is rejected and what is accepted.
+        reason: String,
+    },
+}
+
+/// Errors of personality lookup, parsing and validation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PersonalityError {
+    /// The name is not a plain identifier (`[a-z0-9_-]+`).
+    #[error(
+        "invalid personality name {name:?}: use lowercase letters, digits, '-' and '_' only (at \
+         most 64)"
+    )]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+    },
+    /// No personality of that name exists in any configured directory.
+    #[error("personality '{name}' not found (available: {})", available.join(", "))]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        available: Vec<String>,
+    },
+    /// The file could not be read.
+    #[error("cannot read personality file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid personality (syntax, unknown or missing field, wrong type, rule).
+    #[error("{location}: {message}")]
+    Parse {
+        /// Where.
+        location: FileLocation,
+        /// What.
+        message: String,
+    },
+}
+
+impl PersonalityError {
+    /// What to do about it.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::InvalidName { .. } => Some("pick a name such as `yollayah`".to_owned()),
+            Self::NotFound { .. } => Some(
+                "list them with `conductor personality list`, or add NAME.toml to your \
+                 personalities directory"
+                    .to_owned(),
+            ),
+            Self::Read { .. } => None,
+            Self::Parse { .. } => Some(
+                "see docs/personalities.md for the format (name, description, prompt, tone, \
+                 rules, boundaries, [[examples]])"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// Formats a duration for people: `750 ms`, `12 s`, `5 min`.
+pub(crate) fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 120_000 {
+        format!("{} s", ms / 1_000)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_counts_lines_and_characters() {
+        let text = "a = 1\nbé = 2\n";
+        let loc = FileLocation::at_offset("f.toml", text, text.find('=').unwrap_or(0));
+        assert_eq!((loc.line, loc.column), (1, 3));
+        let second = text.rfind('=').unwrap_or(0);
+        let loc = FileLocation::at_offset("f.toml", text, second);
+        assert_eq!((loc.line, loc.column), (2, 4));
+        assert_eq!(loc.to_string(), "f.toml:2:4");
+    }
+
+    #[test]
+    fn incomplete_keeps_partial_and_root() {
+        let err = Error::Incomplete {
+            partial: "Hello wor".into(),
+            source: Box::new(Error::Truncated),
+        };
+        assert_eq!(err.partial_answer(), Some("Hello wor"));
+        assert!(matches!(err.root(), Error::Truncated));
+        assert!(err.hint().is_some());
+    }
+
+    #[test]
+    fn model_not_found_suggests_pull() {
+        let err = Error::ModelNotFound {
+            model: "qwen3:8b".into(),
+        };
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("download it with `ollama pull qwen3:8b`")
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! conductor-core: run a local assistant with a personality on Ollama, at full GPU speed.
+//!
+//! The personality is composed at runtime and injected as the system message of every request,
+//! so one stock model serves every personality and stays loaded; the composed text is
+//! byte-stable from turn to turn so Ollama's prompt cache reuses it.
+//!
+//! # Example
+//!
+//! ```
+//! use conductor_core::{Conductor, Settings, collect_answer};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> conductor_core::Result<()> {
+//! # let ollama = conductor_tests::StandIn::start().await;
+//! # ollama.reply_with(&["Hello", " from", " Yollayah!"]);
+//!
+//! let mut settings = Settings::defaults();          // llama3.2:3b, yollayah, 127.0.0.1:11434
+//! # settings.host = ollama.host().parse().map_err(conductor_core::Error::InvalidRequest)?;
+//! let conductor = Conductor::from_settings(&settings)?;
+//!
+//! // One question, streamed:
+//! let answer = collect_answer(conductor.ask("Say hello").await?).await?;
+//! assert_eq!(answer.content, "Hello from Yollayah!");
+//!
+//! // A conversation: the personality stays first and byte-identical on every turn.
+//! let mut chat = conductor.chat();
+//! chat.send_collect("Hi!").await?;
+//! chat.send_collect("And again?").await?;
+//! assert_eq!(chat.history().len(), 4);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`backend`]: the [`Backend`] trait (one streaming chat primitive, model management,
+//!   residency) and [`OllamaBackend`], with our own line-buffered NDJSON decoding.
+//! - [`personality`]: personalities as strict TOML files; [`compose`]: the pure function that
+//!   turns one into the system message.
+//! - [`config`]: defaults, file, environment and flags merged into [`Settings`].
+//! - [`Conductor`] and [`Chat`]: the facade an application holds.
+//! - [`error`]: typed errors with hints.
+//!
+//! The library never prints and knows nothing of terminals: it returns values and emits
+//! `tracing` events (the prompt text only at `trace` level).
+
+pub mod backend;
+pub mod compose;
+mod conductor;
+pub mod config;
+pub mod error;
+pub mod ndjson;
+pub mod personality;
+
+pub use backend::{
+    Answer, Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
+    KeepAlive, Message, OllamaBackend, Processor, Role, RunnerOptions, RunningModel,
+    collect_answer,
+};
+pub use compose::compose;
+pub use conductor::{Chat, Conductor, RequestDefaults, Turn};
+pub use config::{GpuPolicy, LoadedConfig, OllamaHost, Settings};
+pub use error::{Error, Result};
+pub use personality::{Personality, PersonalityCatalog, PersonalityName};
