@@ -1,0 +1,553 @@
+//! conductor-core end to end, against the Ollama stand-in.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use conductor_core::backend::{LoadRequest, decode_chat_stream};
+use conductor_core::{
+    Backend, ChatEvent, Conductor, DoneReason, Error, KeepAlive, OllamaBackend, Processor,
+    RunnerOptions, Settings, collect_answer, compose,
+};
+use conductor_tests::{Chunking, Fault, ModelFixture, Reply, Residency, StandIn};
+use futures::StreamExt;
+
+fn settings(ollama: &StandIn) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.host = ollama.host().parse().unwrap();
+    settings.retry.base_delay = Duration::from_millis(1);
+    settings.retry.max_delay = Duration::from_millis(5);
+    settings
+}
+
+fn conductor(ollama: &StandIn) -> Conductor {
+    Conductor::from_settings(&settings(ollama)).unwrap()
+}
+
+#[tokio::test]
+async fn ask_sends_the_personality_as_the_first_system_message() {
+    let ollama = StandIn::start().await;
+    ollama.reply_with(&["Hi", " there", "!"]);
+    let conductor = conductor(&ollama);
+    let answer = conductor.ask_collect("Who are you?").await.unwrap();
+    assert_eq!(answer.content, "Hi there!");
+    let completion = answer.completion.unwrap();
+    assert_eq!(completion.done_reason, Some(DoneReason::Stop));
+    assert_eq!(completion.stats.eval_count, 3);
+
+    let requests = ollama.requests_to("/api/chat");
+    assert_eq!(requests.len(), 1);
+    let body = requests[0].json.as_ref().unwrap();
+    assert_eq!(body["model"], "llama3.2:3b");
+    assert_eq!(body["stream"], true);
+    let messages = requests[0].messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].0, "system");
+    assert_eq!(messages[0].1, compose(conductor.personality(), None));
+    assert!(messages[0].1.contains("Yollayah"));
+    assert_eq!(messages[1], ("user".to_owned(), "Who are you?".to_owned()));
+    assert!(ollama.requests_to("/api/create").is_empty());
+}
+
+#[tokio::test]
+async fn chat_keeps_the_system_message_byte_identical_and_history_in_order() {
+    let ollama = StandIn::start().await;
+    let conductor = conductor(&ollama);
+    let mut chat = conductor.chat();
+    for (question, answer) in [("one?", "1"), ("two?", "2"), ("three?", "3")] {
+        ollama.push_reply(Reply::tokens(&[answer]));
+        let got = chat.send_collect(question).await.unwrap();
+        assert_eq!(got.content, answer);
+    }
+    let requests = ollama.requests_to("/api/chat");
+    assert_eq!(requests.len(), 3);
+    let system: Vec<String> = requests.iter().map(|r| r.messages()[0].1.clone()).collect();
+    assert!(system.iter().all(|s| s.as_bytes() == system[0].as_bytes()));
+    // The raw JSON bytes of the system message are identical too (what the prompt cache sees).
+    let raw_prefix = |r: &conductor_tests::RecordedRequest| {
+        let body = String::from_utf8(r.body.clone()).unwrap();
+        let start = body.find("\"messages\"").unwrap();
+        let end = body.find("\"role\":\"user\"").unwrap();
+        body[start..end].to_owned()
+    };
+    assert_eq!(raw_prefix(&requests[0]), raw_prefix(&requests[2]));
+    let roles_and_text: Vec<(String, String)> =
+        requests[2].messages().into_iter().skip(1).collect();
+    let expected: Vec<(String, String)> = [
+        ("user", "one?"),
+        ("assistant", "1"),
+        ("user", "two?"),
+        ("assistant", "2"),
+        ("user", "three?"),
+    ]
+    .iter()
+    .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
+    .collect();
+    assert_eq!(roles_and_text, expected);
+    assert_eq!(chat.history().len(), 6);
+    assert!(ollama.requests_to("/api/create").is_empty());
+}
+
+#[tokio::test]
+async fn switching_personality_or_model_keeps_the_conversation() {
+    let ollama = StandIn::start().await;
+    let conductor = conductor(&ollama);
+    let mut chat = conductor.chat();
+    chat.send_collect("hello").await.unwrap();
+    chat.switch_personality("forge").unwrap();
+    chat.set_model("tiny");
+    chat.send_collect("again").await.unwrap();
+    let requests = ollama.requests_to("/api/chat");
+    let second = requests[1].messages();
+    assert!(second[0].1.contains("forge") || second[0].1 != requests[0].messages()[0].1);
+    assert_eq!(second[0].1, chat.system_prompt());
+    assert_eq!(second[1].1, "hello");
+    assert_eq!(requests[1].json.as_ref().unwrap()["model"], "tiny");
+    assert!(matches!(
+        chat.switch_personality("../../etc/passwd"),
+        Err(Error::Personality(_))
+    ));
+}
+
+#[tokio::test]
+async fn lines_split_anywhere_reassemble_exactly() {
+    let ollama = StandIn::start().await;
+    let tokens = [
+        "Grüße",
+        " 🦀",
+        " naïve",
+        " 日本語",
+        "\n",
+        "\"quoted\"",
+        " done",
+    ];
+    let expected: String = tokens.concat();
+    let conductor = conductor(&ollama);
+    for chunking in [
+        Chunking::SplitEvery(1),
+        Chunking::SplitEvery(2),
+        Chunking::SplitEvery(3),
+        Chunking::SplitEvery(7),
+        Chunking::SplitEvery(64),
+        Chunking::Packed(3),
+        Chunking::Whole,
+    ] {
+        ollama.push_reply(Reply::tokens(&tokens).chunking(chunking));
+        let answer = conductor.ask_collect("utf-8 please").await.unwrap();
+        assert_eq!(answer.content, expected, "{chunking:?}");
+        assert!(answer.completion.is_some());
+    }
+}
+
+#[tokio::test]
+async fn recorded_h100_stream_decodes_at_every_split() {
+    let raw = include_bytes!("../fixtures/h100/a02.chat_turn1.response.ndjson");
+    let text = String::from_utf8_lossy(raw);
+    let expected: String = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["message"]["content"].as_str().map(str::to_owned))
+        .collect();
+    for split in [1, 2, 5, 13, 100, 4096] {
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = raw
+            .chunks(split)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let stream = decode_chat_stream(futures::stream::iter(chunks), Duration::from_secs(5));
+        let answer = collect_answer(stream).await.unwrap();
+        assert_eq!(answer.content, expected);
+        let completion = answer.completion.unwrap();
+        assert_eq!(completion.done_reason, Some(DoneReason::Length));
+        assert_eq!(completion.stats.eval_count, 48);
+        assert_eq!(completion.stats.prompt_eval_count, 515);
+    }
+}
+
+#[tokio::test]
+async fn thinking_arrives_as_its_own_events() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(Reply::tokens(&["42"]).thinking(&["Let me", " think"]));
+    let conductor = conductor(&ollama);
+    let answer = conductor.ask_collect("meaning?").await.unwrap();
+    assert_eq!(answer.thinking, "Let me think");
+    assert_eq!(answer.content, "42");
+}
+
+#[tokio::test]
+async fn an_error_line_inside_a_200_stream_is_a_typed_error_and_keeps_the_partial_answer() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(
+        Reply::tokens(&["Half", " an", " answer"]).fault(Fault::ErrorLine {
+            after: 2,
+            message: "an error was encountered while running the model: unexpected EOF".into(),
+        }),
+    );
+    let conductor = conductor(&ollama);
+    let mut chat = conductor.chat();
+    let err = chat.send_collect("go").await.unwrap_err();
+    assert_eq!(err.partial_answer(), Some("Half an"));
+    match err.root() {
+        Error::Server { message } => assert!(message.contains("while running the model")),
+        other => panic!("{other:?}"),
+    }
+    let last = chat.history().last().unwrap();
+    assert_eq!(last.content, "Half an");
+    assert!(last.incomplete);
+}
+
+#[tokio::test]
+async fn a_dropped_stream_keeps_the_partial_answer_marked_incomplete() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(Reply::tokens(&["kept", " words", " lost"]).fault(Fault::Drop { after: 2 }));
+    let conductor = conductor(&ollama);
+    let err = conductor.ask_collect("go").await.unwrap_err();
+    assert_eq!(err.partial_answer(), Some("kept words"));
+    assert!(
+        matches!(err.root(), Error::Truncated | Error::ConnectionLost { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_line_is_a_protocol_error_not_a_silent_skip() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(Reply::tokens(&["a", "b"]).fault(Fault::Malformed {
+        after: 1,
+        line: "{\"model\":\"x\", this is not json".into(),
+    }));
+    let err = conductor(&ollama).ask_collect("go").await.unwrap_err();
+    assert_eq!(err.partial_answer(), Some("a"));
+    match err.root() {
+        Error::Protocol { line, .. } => assert!(line.contains("this is not json")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_model_is_model_not_found() {
+    let ollama = StandIn::start().await;
+    let mut settings = settings(&ollama);
+    settings.model = "does-not-exist".into();
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    let err = conductor.ask("hi").await.err().unwrap();
+    assert!(
+        matches!(&err, Error::ModelNotFound { model } if model == "does-not-exist"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.hint().unwrap(),
+        "download it with `ollama pull does-not-exist`"
+    );
+    let err = conductor.backend().show_model("nope").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ModelNotFound { model } if model == "nope"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_carry_ollamas_message() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(Reply::status(
+        500,
+        "llama runner process has terminated: signal: killed",
+    ));
+    let err = conductor(&ollama).ask("hi").await.err().unwrap();
+    match err {
+        Error::Http { status, message } => {
+            assert_eq!(status, 500);
+            assert_eq!(
+                message,
+                "llama runner process has terminated: signal: killed"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The stand-in's own validation: a wrong option type is a 500, as recorded.
+    let backend = conductor(&ollama).backend().clone();
+    let mut request =
+        conductor_core::ChatRequest::new("tiny", vec![conductor_core::Message::user("x")]);
+    request.options.num_ctx = Some(4096);
+    assert!(backend.chat(request).await.is_ok());
+}
+
+#[tokio::test]
+async fn busy_server_is_retried_with_backoff_then_reported() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(Reply::status(
+        503,
+        "server busy, please try again.  maximum pending requests exceeded",
+    ));
+    ollama.push_reply(Reply::status(429, "too many requests"));
+    ollama.push_reply(Reply::tokens(&["finally"]));
+    let conductor = conductor(&ollama);
+    let answer = conductor.ask_collect("hi").await.unwrap();
+    assert_eq!(answer.content, "finally");
+    assert_eq!(ollama.requests_to("/api/chat").len(), 3);
+
+    for _ in 0..4 {
+        ollama.push_reply(Reply::status(503, "server busy"));
+    }
+    let err = conductor.ask("hi").await.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::Busy {
+                status: 503,
+                attempts: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_server_names_the_host_and_how_to_start_ollama() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut settings = Settings::defaults();
+    settings.host = format!("127.0.0.1:{port}").parse().unwrap();
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    let err = conductor.ask("hi").await.err().unwrap();
+    let text = err.to_string();
+    assert!(text.contains(&format!("http://127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(err.hint().unwrap().contains("ollama serve"));
+
+    settings.host = "no-such-host.invalid:11434".parse().unwrap();
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    let err = conductor.ask("hi").await.err().unwrap();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_stalled_stream_times_out_but_a_slow_load_does_not() {
+    let ollama = StandIn::start().await;
+    let mut settings = settings(&ollama);
+    settings.timeouts.idle = Duration::from_millis(200);
+    settings.timeouts.load = Duration::from_secs(10);
+    let conductor = Conductor::from_settings(&settings).unwrap();
+
+    ollama
+        .push_reply(Reply::tokens(&["slow", " load"]).first_byte_delay(Duration::from_millis(600)));
+    assert_eq!(
+        conductor.ask_collect("x").await.unwrap().content,
+        "slow load"
+    );
+
+    ollama.push_reply(Reply::tokens(&["a", "b"]).fault(Fault::Stall {
+        after: 1,
+        stall: Duration::from_secs(5),
+    }));
+    let err = conductor.ask_collect("x").await.unwrap_err();
+    assert_eq!(err.partial_answer(), Some("a"));
+    assert!(matches!(err.root(), Error::Timeout { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_stream_aborts_the_request() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(
+        Reply::tokens(&["one", "two", "three", "four"]).chunk_delay(Duration::from_millis(300)),
+    );
+    let conductor = conductor(&ollama);
+    let mut stream = conductor.ask("x").await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first, ChatEvent::Content("one".into()));
+    drop(stream);
+    assert!(ollama.wait_for_aborts(1, Duration::from_secs(3)).await);
+}
+
+#[tokio::test]
+async fn a_dropped_turn_keeps_the_partial_answer_in_history() {
+    let ollama = StandIn::start().await;
+    ollama.push_reply(
+        Reply::tokens(&["one", "two", "three"]).chunk_delay(Duration::from_millis(200)),
+    );
+    let conductor = conductor(&ollama);
+    let mut chat = conductor.chat();
+    {
+        let mut turn = chat.send("count").await.unwrap();
+        let _ = turn.next().await;
+    }
+    assert_eq!(chat.history().len(), 2);
+    assert_eq!(chat.history()[1].content, "one");
+    assert!(chat.history()[1].incomplete);
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_asks_share_one_pool() {
+    let ollama = StandIn::start().await;
+    ollama.set_default_reply(Reply::tokens(&["ok"]).chunk_delay(Duration::from_millis(20)));
+    let conductor = conductor(&ollama);
+    let run_batch = || {
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let conductor = conductor.clone();
+                tokio::spawn(async move { conductor.ask_collect(&format!("q{i}")).await })
+            })
+            .collect();
+        futures::future::join_all(tasks)
+    };
+    for result in run_batch().await {
+        assert_eq!(result.unwrap().unwrap().content, "ok");
+    }
+    let after_first = ollama.connections();
+    assert!(after_first <= 64, "{after_first}");
+    for result in run_batch().await {
+        assert_eq!(result.unwrap().unwrap().content, "ok");
+    }
+    // The second batch reuses the pooled connections.
+    assert_eq!(ollama.connections(), after_first);
+    assert_eq!(ollama.requests_to("/api/chat").len(), 128);
+}
+
+#[tokio::test]
+async fn residency_show_tags_version_load_and_unload() {
+    let ollama = StandIn::start().await;
+    ollama.set_residency(
+        "m3b-numgpu1",
+        Residency::split(25_712_097_280, 7_909_500_928).context(131_072),
+    );
+    let backend = OllamaBackend::builder(ollama.host().parse().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(backend.version().await.unwrap().0, "0.24.0");
+    assert!(backend.running_models().await.unwrap().is_empty());
+
+    let options = RunnerOptions {
+        num_ctx: Some(8192),
+        ..RunnerOptions::default()
+    };
+    let report = backend
+        .load_model(LoadRequest {
+            model: "m3b-numgpu1".into(),
+            options: options.clone(),
+            keep_alive: Some(KeepAlive::For(Duration::from_secs(600))),
+        })
+        .await
+        .unwrap();
+    assert!(report.loaded);
+    let load = ollama.requests_to("/api/generate").pop().unwrap();
+    assert_eq!(load.json.as_ref().unwrap()["options"]["num_ctx"], 8192);
+    assert_eq!(load.json.as_ref().unwrap()["keep_alive"], "600s");
+
+    let running = backend.running_models().await.unwrap();
+    assert_eq!(running.len(), 1);
+    let m = &running[0];
+    assert_eq!(m.name, "m3b-numgpu1:latest");
+    assert_eq!(
+        m.processor(),
+        Processor::Split {
+            cpu_percent: 69,
+            gpu_percent: 31
+        }
+    );
+    assert_eq!(m.processor().to_string(), "69%/31% CPU/GPU");
+    assert!(!m.is_fully_resident());
+    assert_eq!(m.context_length, Some(131_072));
+    assert_eq!(m.details.parameter_size, "3.2B");
+
+    let show = backend.show_model("m3b-numgpu1").await.unwrap();
+    assert_eq!(show.parameter("num_gpu"), Some("1"));
+    assert_eq!(show.block_count(), Some(28));
+    assert_eq!(show.trained_context_length(), Some(131_072));
+    assert_eq!(show.arch_u64("attention.head_count_kv"), Some(8));
+
+    let models = backend.list_models().await.unwrap();
+    assert!(models.iter().any(|m| m.name == "tiny:latest"));
+
+    backend.unload_model("m3b-numgpu1").await.unwrap();
+    assert!(backend.running_models().await.unwrap().is_empty());
+    let unload = ollama.requests_to("/api/generate").pop().unwrap();
+    assert_eq!(unload.json.as_ref().unwrap()["keep_alive"], 0);
+}
+
+#[tokio::test]
+async fn a_token_is_sent_as_a_bearer_header_and_never_debug_printed() {
+    let ollama = StandIn::start().await;
+    let backend = OllamaBackend::builder(ollama.host().parse().unwrap())
+        .token(Some(conductor_core::config::Secret::new("sk-secret-123")))
+        .build()
+        .unwrap();
+    backend.version().await.unwrap();
+    let request = ollama.requests_to("/api/version").pop().unwrap();
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer sk-secret-123")
+    );
+    assert!(!format!("{backend:?}").contains("sk-secret-123"));
+    let host = request.header("host").unwrap();
+    assert_eq!(host, ollama.addr().to_string());
+}
+
+#[tokio::test]
+async fn options_and_keep_alive_reach_every_request() {
+    let ollama = StandIn::start().await;
+    let mut settings = settings(&ollama);
+    settings.options.num_ctx = Some(4096);
+    settings.options.temperature = Some(0.2);
+    settings.keep_alive = Some(KeepAlive::Forever);
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    conductor.ask_collect("x").await.unwrap();
+    let body = ollama.requests_to("/api/chat").pop().unwrap().json.unwrap();
+    assert_eq!(body["options"]["num_ctx"], 4096);
+    assert_eq!(body["options"]["temperature"], 0.2);
+    assert_eq!(body["keep_alive"], -1);
+}
+
+#[tokio::test]
+async fn extra_models_can_be_scripted() {
+    let ollama = StandIn::start().await;
+    ollama.add_model(ModelFixture::llama_3b("qwen3:8b"));
+    let backend: Arc<dyn Backend> = Arc::new(
+        OllamaBackend::builder(ollama.host().parse().unwrap())
+            .build()
+            .unwrap(),
+    );
+    assert!(backend.show_model("qwen3:8b").await.is_ok());
+    ollama.remove_model("qwen3:8b");
+    assert!(matches!(
+        backend.show_model("qwen3:8b").await,
+        Err(Error::ModelNotFound { .. })
+    ));
+}
+
+/// Runs against a real Ollama when `CONDUCTOR_TEST_OLLAMA` names one (e.g.
+/// `http://127.0.0.1:11434`), with the model in `CONDUCTOR_TEST_MODEL` (default llama3.2:3b).
+#[tokio::test]
+async fn real_ollama_when_available() {
+    let Ok(url) = std::env::var("CONDUCTOR_TEST_OLLAMA") else {
+        eprintln!(
+            "skipped: set CONDUCTOR_TEST_OLLAMA=http://127.0.0.1:11434 to run against a real Ollama"
+        );
+        return;
+    };
+    let mut settings = Settings::defaults();
+    settings.host = url.parse().unwrap();
+    if let Ok(model) = std::env::var("CONDUCTOR_TEST_MODEL") {
+        settings.model = model;
+    }
+    settings.options.num_predict = Some(16);
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    let backend = conductor.backend();
+    println!("Ollama {}", backend.version().await.unwrap());
+    let mut chat = conductor.chat();
+    let first = chat.send_collect("Say hello in five words.").await.unwrap();
+    let second = chat.send_collect("Again, differently.").await.unwrap();
+    assert!(!first.content.is_empty() && !second.content.is_empty());
+    let (one, two) = (
+        first.completion.unwrap().stats,
+        second.completion.unwrap().stats,
+    );
+    println!(
+        "turn 1: {} prompt tokens in {:?}; turn 2: {} in {:?} (prompt cache)",
+        one.prompt_eval_count,
+        one.prompt_eval_duration,
+        two.prompt_eval_count,
+        two.prompt_eval_duration
+    );
+}
