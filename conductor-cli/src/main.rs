@@ -1,1 +1,62 @@
-fn main() {}
+//! `conductor`: a thin command line over conductor-core.
+//!
+//! `main` parses, calls [`run`], maps the typed error to a documented exit code and prints it
+//! once, with its hint, on stderr. Only answers (or JSON) go to stdout.
+
+// The binary's job is to print.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+mod commands;
+mod exit;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            output::print_failure(&failure);
+            failure.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    logging::init(cli.global.log.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::other(format!("cannot start the async runtime: {err}")))?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Ask(args) => commands::ask::run(global, args).await,
+        Command::Models => commands::models::run(global).await,
+        Command::Personality(command) => commands::personality::run(global, command),
+        Command::Config(command) => commands::config::run(global, command),
+        Command::Completions { shell } => {
+            commands::completions(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -173,10 +173,10 @@ impl Conductor {
     /// Starts a conversation with this conductor's personality and model.
     #[must_use]
     pub fn chat(&self) -> Chat {
-        let personality = Arc::clone(&self.inner.personality);
+        let personality = Some(Arc::clone(&self.inner.personality));
         let system = self.inner.defaults.system.clone();
         Chat {
-            system_message: system_message(&personality, system.as_deref()),
+            system_message: compose_system(personality.as_deref(), system.as_deref()),
             conductor: self.clone(),
             model: self.inner.defaults.model.clone(),
             personality,
@@ -205,10 +205,11 @@ impl Conductor {
 #[derive(Debug, Clone)]
 pub struct Chat {
     conductor: Conductor,
-    personality: Arc<Personality>,
+    /// `None` when the personality is switched off (`--no-personality`).
+    personality: Option<Arc<Personality>>,
     model: String,
     system: Option<String>,
-    system_message: Message,
+    system_message: Option<Message>,
     history: Vec<Message>,
 }
 
@@ -257,7 +258,7 @@ impl Chat {
     #[must_use]
     pub fn messages_with(&self, text: &str) -> Vec<Message> {
         let mut messages = Vec::with_capacity(self.history.len() + 2);
-        messages.push(self.system_message.clone());
+        messages.extend(self.system_message.clone());
         messages.extend(self.history.iter().cloned());
         messages.push(Message::user(text));
         messages
@@ -267,9 +268,9 @@ impl Chat {
         let span = info_span!(
             "chat",
             model = %self.model,
-            personality = %self.personality.name(),
+            personality = self.personality.as_ref().map_or("none", |p| p.name().as_str()),
             messages = messages.len(),
-            system_bytes = self.system_message.content.len(),
+            system_bytes = self.system_prompt().len(),
         );
         let request = self.conductor.request(&self.model, messages);
         trace!(parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
@@ -282,10 +283,12 @@ impl Chat {
         Ok(Box::pin(log_completion(stream, span, started)))
     }
 
-    /// The composed system prompt, exactly as sent.
+    /// The composed system prompt, exactly as sent (empty when there is none).
     #[must_use]
     pub fn system_prompt(&self) -> &str {
-        &self.system_message.content
+        self.system_message
+            .as_ref()
+            .map_or("", |m| m.content.as_str())
     }
 
     /// The conversation so far (user and assistant messages; the system message is not in it).
@@ -308,15 +311,22 @@ impl Chat {
         self.history.clear();
     }
 
-    /// The current personality.
+    /// The current personality; `None` when switched off.
     #[must_use]
-    pub fn personality(&self) -> &Personality {
-        &self.personality
+    pub fn personality(&self) -> Option<&Personality> {
+        self.personality.as_deref()
     }
 
     /// Switches personality from the next turn on; the conversation is kept.
     pub fn set_personality(&mut self, personality: Personality) {
-        self.personality = Arc::new(personality);
+        self.personality = Some(Arc::new(personality));
+        self.recompose();
+    }
+
+    /// Sends no personality from the next turn on: only the extra system text, if any, is
+    /// sent as the system message (and the model's own Modelfile SYSTEM applies when none is).
+    pub fn disable_personality(&mut self) {
+        self.personality = None;
         self.recompose();
     }
 
@@ -360,7 +370,16 @@ impl Chat {
     }
 
     fn recompose(&mut self) {
-        self.system_message = system_message(&self.personality, self.system.as_deref());
+        self.system_message = compose_system(self.personality.as_deref(), self.system.as_deref());
+    }
+}
+
+/// The system message for a personality (if any) and extra text (if any).
+fn compose_system(personality: Option<&Personality>, extra: Option<&str>) -> Option<Message> {
+    match (personality, extra.map(str::trim).filter(|e| !e.is_empty())) {
+        (Some(personality), extra) => Some(system_message(personality, extra)),
+        (None, Some(extra)) => Some(Message::system(extra.replace("\r\n", "\n"))),
+        (None, None) => None,
     }
 }
 

@@ -416,11 +416,30 @@ impl RunningModel {
         (self.size_vram.min(self.size) as f64 / self.size as f64)
     }
 
+    /// True when this is `model` (`tiny` and `tiny:latest` are the same model).
+    #[must_use]
+    pub fn is_model(&self, model: &str) -> bool {
+        same_model(&self.name, model)
+    }
+
     /// The PROCESSOR column exactly as `ollama ps` prints it.
     #[must_use]
     pub fn processor(&self) -> Processor {
         Processor::from_sizes(self.size, self.size_vram)
     }
+}
+
+/// True when two model names denote the same model (a missing tag means `latest`).
+#[must_use]
+pub fn same_model(a: &str, b: &str) -> bool {
+    fn full(name: &str) -> std::borrow::Cow<'_, str> {
+        if name.contains(':') {
+            name.into()
+        } else {
+            format!("{name}:latest").into()
+        }
+    }
+    full(a) == full(b)
 }
 
 /// Where a loaded model runs, as `ollama ps` shows it in its PROCESSOR column.

@@ -1,0 +1,185 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use conductor_core::GpuPolicy;
+use conductor_core::config::{ConfigLayer, ConfigSources, OllamaHost};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  2    usage error (bad flag or argument, unreadable input)
+  3    the model is not fully on the GPU under the `enforce` policy
+  4    Ollama unreachable, an HTTP error, or an answer cut short
+  5    model not found on the Ollama server
+  6    bad configuration or personality file
+  130  interrupted (Ctrl-C)";
+
+/// Run a local assistant with a personality on Ollama, and prove it stays on the GPU.
+#[derive(Debug, Parser)]
+#[command(name = "conductor", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Ollama address (any form OLLAMA_HOST accepts) [env: OLLAMA_HOST]
+    #[arg(long, global = true, value_name = "HOST", value_parser = parse_host)]
+    pub host: Option<OllamaHost>,
+    /// Model to use [env: CONDUCTOR_MODEL] [default: llama3.2:3b]
+    #[arg(short, long, global = true, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Personality to use [env: CONDUCTOR_PERSONALITY] [default: yollayah]
+    #[arg(short, long, global = true, value_name = "NAME")]
+    pub personality: Option<String>,
+    /// What to do when the model is not fully on the GPU [env: CONDUCTOR_GPU_POLICY]
+    #[arg(long, global = true, value_enum, value_name = "POLICY")]
+    pub gpu_policy: Option<PolicyArg>,
+    /// Context window in tokens (num_ctx) sent with every request
+    #[arg(long, global = true, value_name = "TOKENS")]
+    pub num_ctx: Option<u32>,
+    /// How long Ollama keeps the model loaded: 10m, 1h, -1 (forever), 0 (unload at once)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub keep_alive: Option<String>,
+    /// Config file to read instead of the default [env: CONDUCTOR_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log filter: component=level pairs over backend, gpu, config, chat, cli
+    /// (e.g. 'backend=debug,gpu=trace') [env: CONDUCTOR_LOG]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// `--gpu-policy` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PolicyArg {
+    /// Refuse to generate unless the model is fully on the GPU (exit 3)
+    Enforce,
+    /// Generate, with a warning on stderr
+    Warn,
+    /// Reload with options that fit (smaller context, no layer cap), then enforce
+    Fix,
+    /// Do not check
+    Off,
+}
+
+impl From<PolicyArg> for GpuPolicy {
+    fn from(value: PolicyArg) -> Self {
+        match value {
+            PolicyArg::Enforce => Self::Enforce,
+            PolicyArg::Warn => Self::Warn,
+            PolicyArg::Fix => Self::Fix,
+            PolicyArg::Off => Self::Off,
+        }
+    }
+}
+
+fn parse_host(value: &str) -> Result<OllamaHost, String> {
+    OllamaHost::parse(value)
+}
+
+impl GlobalArgs {
+    /// The flags as a configuration layer (the highest-precedence one).
+    pub fn sources(&self) -> Result<ConfigSources, String> {
+        let mut flags = ConfigLayer::default();
+        flags.ollama.host = self.host.clone();
+        flags.model = self.model.clone();
+        if let Some(name) = &self.personality {
+            flags.personality =
+                Some(conductor_core::PersonalityName::new(name).map_err(|e| e.to_string())?);
+        }
+        flags.gpu.policy = self.gpu_policy.map(Into::into);
+        flags.options.num_ctx = self.num_ctx;
+        if let Some(keep_alive) = &self.keep_alive {
+            flags.keep_alive = Some(
+                keep_alive
+                    .parse()
+                    .map_err(|e| format!("invalid --keep-alive {keep_alive:?}: {e}"))?,
+            );
+        }
+        Ok(ConfigSources {
+            config_file: self.config.clone(),
+            flags,
+            ignore_file: false,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask one question; the answer streams to stdout
+    #[command(
+        after_help = "Examples:\n  conductor ask \"What is a monad?\"\n  git diff | conductor ask \"review this\"\n  conductor ask --json -p forge \"fastest way to reverse a list in Python\""
+    )]
+    Ask(AskArgs),
+    /// List local models, marking the running ones with where they run
+    Models,
+    /// List personalities or show one
+    #[command(subcommand)]
+    Personality(PersonalityCommand),
+    /// Show the effective configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question; `-` or nothing reads it from stdin (stdin is appended when both are given)
+    #[arg(value_name = "PROMPT")]
+    pub prompt: Vec<String>,
+    /// Extra system instructions, sent after the personality
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Send no personality (only --system text, if any)
+    #[arg(long)]
+    pub no_personality: bool,
+    /// Ask a thinking model to think (its thinking goes to stderr)
+    #[arg(long)]
+    pub think: bool,
+    /// Print one JSON object with the answer and metrics instead of streaming text
+    #[arg(long)]
+    pub json: bool,
+    /// After the answer, print time to first token, tokens/s and PROCESSOR on stderr
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonalityCommand {
+    /// List the personalities found (and any that fail to parse)
+    List,
+    /// Print the composed system prompt exactly as sent
+    Show {
+        /// Personality name (default: the configured one)
+        name: Option<String>,
+        /// Extra system text, as --system would add it
+        #[arg(long, value_name = "TEXT")]
+        system: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The effective configuration and where each value came from
+    Show {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,28 @@
+//! One module per command.
+
+pub mod ask;
+pub mod config;
+pub mod models;
+pub mod personality;
+
+use clap::CommandFactory;
+use conductor_core::LoadedConfig;
+
+use crate::cli::{Cli, GlobalArgs};
+use crate::exit::Failure;
+
+/// Loads the configuration with the global flags on top.
+pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, Failure> {
+    let sources = global.sources().map_err(Failure::Usage)?;
+    Ok(LoadedConfig::load(sources)?)
+}
+
+/// `conductor completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) {
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "conductor",
+        &mut std::io::stdout(),
+    );
+}

@@ -1,0 +1,37 @@
+//! `conductor models`.
+
+use std::process::ExitCode;
+
+use conductor_core::Conductor;
+
+use crate::cli::GlobalArgs;
+use crate::commands::load_config;
+use crate::exit::Failure;
+use crate::output::{bytes, table};
+
+/// Runs the command.
+pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
+    let config = load_config(global)?;
+    let conductor = Conductor::from_settings(&config.settings)?;
+    let backend = conductor.backend();
+    let (models, running) = tokio::try_join!(backend.list_models(), backend.running_models())?;
+    let rows: Vec<Vec<String>> = models
+        .iter()
+        .map(|m| {
+            let run = running.iter().find(|r| r.is_model(&m.name));
+            vec![
+                m.name.clone(),
+                bytes(m.size),
+                run.map_or_else(String::new, |r| r.processor().to_string()),
+                run.and_then(|r| r.context_length)
+                    .map_or_else(String::new, |c| c.to_string()),
+                m.modified_at.get(..10).unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "MODIFIED"], &rows)
+    );
+    Ok(ExitCode::SUCCESS)
+}
