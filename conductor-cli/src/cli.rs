@@ -123,6 +123,11 @@ pub enum Command {
         after_help = "Examples:\n  conductor ask \"What is a monad?\"\n  git diff | conductor ask \"review this\"\n  conductor ask --json -p forge \"fastest way to reverse a list in Python\""
     )]
     Ask(AskArgs),
+    /// Check where the model runs (GPU residency)
+    #[command(subcommand)]
+    Gpu(GpuCommand),
+    /// Check everything conductor depends on, with a fix for each problem
+    Doctor,
     /// List local models, marking the running ones with where they run
     Models,
     /// List personalities or show one
@@ -158,6 +163,22 @@ pub struct AskArgs {
     /// After the answer, print time to first token, tokens/s and PROCESSOR on stderr
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GpuCommand {
+    /// Load the model, check residency, run a short generation: exit 0 if on the GPU, 3 if not
+    Verify {
+        /// Print the verdict as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show NVML devices and the running models with where they run
+    Status {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,8 +27,6 @@ pub enum Failure {
     Usage(String),
     /// Ctrl-C.
     Interrupted,
-    /// The check ran and said no (e.g. `gpu verify` on a CPU-bound model): already reported.
-    Verdict(u8),
     /// Anything else (I/O on stdout, runtime start-up).
     Other(String),
 }
@@ -50,7 +48,6 @@ impl Failure {
             Self::Core(err) => core_code(err),
             Self::Usage(_) => USAGE,
             Self::Interrupted => INTERRUPTED,
-            Self::Verdict(code) => *code,
             Self::Other(_) => 1,
         }
     }
@@ -59,6 +56,7 @@ impl Failure {
 fn core_code(err: &Error) -> u8 {
     match err.root() {
         Error::ModelNotFound { .. } => MODEL_NOT_FOUND,
+        Error::NotResident(_) => NOT_RESIDENT,
         Error::Config(_) | Error::Personality(_) | Error::InvalidRequest(_) => CONFIG,
         _ => OLLAMA,
     }

@@ -51,6 +51,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Ask(args) => commands::ask::run(global, args).await,
+        Command::Gpu(command) => commands::gpu::run(global, command).await,
+        Command::Doctor => commands::doctor::run(global).await,
         Command::Models => commands::models::run(global).await,
         Command::Personality(command) => commands::personality::run(global, command),
         Command::Config(command) => commands::config::run(global, command),

@@ -44,10 +44,14 @@ pub fn print_failure(failure: &Failure) {
         Failure::Core(err) => (err.to_string(), err.hint()),
         Failure::Usage(message) => (message.clone(), Some("see `conductor --help`".to_owned())),
         Failure::Interrupted => ("interrupted".to_owned(), None),
-        Failure::Verdict(_) => return,
         Failure::Other(message) => (message.clone(), None),
     };
     eprintln!("{} {message}", paint(color, style::ERROR, "error:"));
+    if let Failure::Core(conductor_core::Error::NotResident(diagnosis)) = failure {
+        for note in &diagnosis.notes {
+            eprintln!("{} {note}", paint(color, style::DIM, "  note:"));
+        }
+    }
     if let Some(hint) = hint {
         eprintln!("{} {hint}", paint(color, style::BOLD, "  hint:"));
     }

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use tracing::{Instrument, Span, debug, info, info_span, trace};
@@ -16,7 +16,12 @@ use crate::backend::{
 use crate::compose::system_message;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::gpu::{GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
 use crate::personality::{Personality, PersonalityCatalog};
+
+/// A load this long means Ollama (re)loaded the model for the request (a warm request shows
+/// 66-98 ms on an H100): residency may have changed, so the next request checks again.
+const RELOAD_SIGN: Duration = Duration::from_millis(500);
 
 /// What every request carries besides its messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,12 +60,13 @@ pub struct Conductor {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     backend: Arc<dyn Backend>,
     catalog: PersonalityCatalog,
     personality: Arc<Personality>,
     defaults: RequestDefaults,
+    guard: Option<Arc<ResidencyGuard>>,
 }
 
 impl Conductor {
@@ -93,8 +99,25 @@ impl Conductor {
                 catalog,
                 personality: Arc::new(personality),
                 defaults,
+                guard: None,
             }),
         }
+    }
+
+    /// Checks GPU residency with `guard` before generating (see [`ResidencyGuard`]).
+    #[must_use]
+    pub fn with_guard(self, guard: Arc<ResidencyGuard>) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.guard = Some(guard);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The residency guard, if any.
+    #[must_use]
+    pub fn guard(&self) -> Option<&Arc<ResidencyGuard>> {
+        self.inner.guard.as_ref()
     }
 
     /// Builds everything from validated settings: the Ollama backend, the personality catalog
@@ -117,12 +140,20 @@ impl Conductor {
             keep_alive: settings.keep_alive,
             think: settings.think,
         };
-        Ok(Self::with_catalog(
-            Arc::new(backend),
-            personality,
-            defaults,
-            catalog,
-        ))
+        let backend: Arc<dyn Backend> = Arc::new(backend);
+        // NVML sees only this machine's GPUs: for a remote server, rely on /api/ps alone.
+        let probe: Arc<dyn GpuProbe> = if backend.is_local() {
+            Arc::new(NvmlProbe)
+        } else {
+            Arc::new(RemoteProbe)
+        };
+        let guard = ResidencyGuard::new(
+            Arc::clone(&backend),
+            probe,
+            settings.gpu_policy,
+            settings.gpu_min_fraction,
+        );
+        Ok(Self::with_catalog(backend, personality, defaults, catalog).with_guard(Arc::new(guard)))
     }
 
     /// The backend, for model management and residency checks.
@@ -245,6 +276,7 @@ impl Chat {
                 Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
                 Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
                 Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
+                Ok(ChatEvent::Warning(_) | ChatEvent::Fixed(_)) => {}
                 Err(err) => return Err(incomplete(answer.content, err)),
             }
         }
@@ -272,15 +304,34 @@ impl Chat {
             messages = messages.len(),
             system_bytes = self.system_prompt().len(),
         );
-        let request = self.conductor.request(&self.model, messages);
+        let mut request = self.conductor.request(&self.model, messages);
         trace!(parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
         let started = Instant::now();
+        let mut notices = Vec::new();
+        if let Some(guard) = self.conductor.guard() {
+            let admission = guard
+                .admit(&request.model, &request.options, request.keep_alive)
+                .instrument(span.clone())
+                .await?;
+            request.options = admission.options;
+            notices.extend(admission.fixed.map(|f| Ok(ChatEvent::Fixed(f))));
+            notices.extend(admission.warning.map(|w| Ok(ChatEvent::Warning(w))));
+        }
         let backend = Arc::clone(self.conductor.backend());
         let stream = async move { backend.chat(request).await }
             .instrument(span.clone())
             .await?;
         debug!(parent: &span, head_ms = started.elapsed().as_millis() as u64, "stream opened");
-        Ok(Box::pin(log_completion(stream, span, started)))
+        let guard = self.conductor.guard().cloned();
+        let model = self.model.clone();
+        let stream = log_completion(stream, span, started).inspect(move |event| {
+            if let (Ok(ChatEvent::Done(done)), Some(guard)) = (event, &guard)
+                && done.stats.load_duration > RELOAD_SIGN
+            {
+                guard.invalidate(&model);
+            }
+        });
+        Ok(Box::pin(futures::stream::iter(notices).chain(stream)))
     }
 
     /// The composed system prompt, exactly as sent (empty when there is none).

@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::gpu::Diagnosis;
+
 /// The result type of conductor-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -96,6 +98,10 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The model is not (fully) on the GPU and the policy forbids generating.
+    #[error("{}", .0.summary())]
+    NotResident(Box<Diagnosis>),
+
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -154,6 +160,7 @@ impl Error {
                 "the server stalled; raise `ollama.idle_timeout` if it is just slow".to_owned(),
             ),
             Self::Incomplete { source, .. } => source.hint(),
+            Self::NotResident(diagnosis) => Some(diagnosis.fix()),
             Self::Config(_) => Some("fix the configuration value named above".to_owned()),
             Self::Personality(err) => err.hint(),
             Self::Http { .. } | Self::Protocol { .. } | Self::InvalidRequest(_) => None,

@@ -36,6 +36,7 @@
 //!   residency) and [`OllamaBackend`], with our own line-buffered NDJSON decoding.
 //! - [`personality`]: personalities as strict TOML files; [`compose`]: the pure function that
 //!   turns one into the system message.
+//! - [`gpu`]: the GPU-residency guard: `/api/ps` and NVML, the policy, the diagnosis.
 //! - [`config`]: defaults, file, environment and flags merged into [`Settings`].
 //! - [`Conductor`] and [`Chat`]: the facade an application holds.
 //! - [`error`]: typed errors with hints.
@@ -48,6 +49,7 @@ pub mod compose;
 mod conductor;
 pub mod config;
 pub mod error;
+pub mod gpu;
 pub mod ndjson;
 pub mod personality;
 

@@ -5,7 +5,6 @@ Run from anywhere: `python3 fuzz/seeds/make_seeds.py`. Seeds are named `seed-*` 
 easy to tell from what libFuzzer adds. Decoder/stream seeds start with two control bytes (see the
 targets); the rest is real Ollama traffic recorded in tests/fixtures/.
 """
-import hashlib
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

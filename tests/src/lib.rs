@@ -376,6 +376,8 @@ struct Loaded {
 struct State {
     models: Vec<ModelFixture>,
     residency: HashMap<String, Residency>,
+    /// (model, option name, residency): used when the request sets that option.
+    residency_if_option: Vec<(String, String, Residency)>,
     replies: VecDeque<Reply>,
     default_reply: Option<Reply>,
     faults: HashMap<String, VecDeque<Fault>>,
@@ -497,6 +499,16 @@ impl StandIn {
             .state()
             .residency
             .insert(full_name(model), residency);
+    }
+
+    /// Scripts where `model` lands when a request sets the runner option `option` (e.g. a
+    /// smaller `num_ctx` that fits): the latest matching rule wins over [`Self::set_residency`].
+    pub fn set_residency_if_option(&self, model: &str, option: &str, residency: Residency) {
+        self.shared.state().residency_if_option.push((
+            full_name(model),
+            option.to_owned(),
+            residency,
+        ));
     }
 
     /// Unloads everything, as if the server restarted or evicted the models.
@@ -881,9 +893,12 @@ fn generate(
         .iter()
         .any(|l| l.name == model.name && l.runner_options == runner_options);
     let residency = state
-        .residency
-        .get(&model.name)
-        .copied()
+        .residency_if_option
+        .iter()
+        .rev()
+        .find(|(m, option, _)| *m == model.name && runner_options.get(option).is_some())
+        .map(|(_, _, r)| *r)
+        .or_else(|| state.residency.get(&model.name).copied())
         .unwrap_or_else(|| Residency::gpu(2_375_680));
     let context_length = residency
         .context_length

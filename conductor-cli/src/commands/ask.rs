@@ -62,6 +62,7 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
     let mut thinking = String::new();
     let mut completion: Option<Completion> = None;
     let mut failure: Option<Failure> = None;
+    let mut warnings: Vec<String> = Vec::new();
     let mut stdout = std::io::stdout().lock();
     let color = output::stderr_color();
     loop {
@@ -89,6 +90,22 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
                 thinking.push_str(&text);
             }
             Ok(ChatEvent::Done(done)) => completion = Some(done),
+            Ok(ChatEvent::Warning(diagnosis)) => {
+                output::warn(&format!(
+                    "{}\n  fix: {}",
+                    diagnosis.summary(),
+                    diagnosis.fix()
+                ));
+                warnings.push(diagnosis.summary());
+            }
+            Ok(ChatEvent::Fixed(fix)) => {
+                output::warn(&format!(
+                    "model '{}' did not fit on the GPU; changed for this run: {}",
+                    fix.model,
+                    fix.changes.join("; ")
+                ));
+                warnings.push(format!("fixed: {}", fix.changes.join("; ")));
+            }
             Ok(_) => {}
             Err(err) => {
                 failure = Some(Failure::Core(err));
@@ -125,6 +142,7 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
             total,
             residency: residency.as_ref(),
             failure: failure.as_ref(),
+            warnings: &warnings,
         });
         println!("{object:#}");
     } else if args.verbose {
@@ -257,6 +275,7 @@ struct JsonReport<'a> {
     total: Duration,
     residency: Option<&'a RunningModel>,
     failure: Option<&'a Failure>,
+    warnings: &'a [String],
 }
 
 fn ms(d: Duration) -> f64 {
@@ -288,6 +307,9 @@ fn json_report(r: &JsonReport<'_>) -> serde_json::Value {
             "context_length": m.context_length,
         })),
     });
+    if !r.warnings.is_empty() {
+        object["warnings"] = r.warnings.into();
+    }
     if !r.thinking.is_empty() {
         object["thinking"] = r.thinking.into();
     }
@@ -296,7 +318,6 @@ fn json_report(r: &JsonReport<'_>) -> serde_json::Value {
             Failure::Core(err) => err.to_string(),
             Failure::Interrupted => "interrupted".to_owned(),
             Failure::Usage(m) | Failure::Other(m) => m.clone(),
-            Failure::Verdict(code) => format!("exit {code}"),
         }
         .into();
     }

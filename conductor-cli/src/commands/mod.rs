@@ -2,6 +2,8 @@
 
 pub mod ask;
 pub mod config;
+pub mod doctor;
+pub mod gpu;
 pub mod models;
 pub mod personality;
 

@@ -87,6 +87,7 @@ pub async fn collect_answer(mut stream: ChatStream) -> Result<Answer> {
             Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
             Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
             Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
+            Ok(ChatEvent::Warning(_) | ChatEvent::Fixed(_)) => {}
             Err(err) => return Err(incomplete(answer.content, err)),
         }
     }

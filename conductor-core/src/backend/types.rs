@@ -253,6 +253,10 @@ pub enum ChatEvent {
     Thinking(String),
     /// The answer is complete; Ollama's statistics.
     Done(Completion),
+    /// Sent first under the `warn` policy: the model is not fully on the GPU, and why.
+    Warning(std::sync::Arc<crate::gpu::Diagnosis>),
+    /// Sent first under the `fix` policy when the guard changed options to make the model fit.
+    Fixed(std::sync::Arc<crate::gpu::FixReport>),
 }
 
 /// Why Ollama stopped generating.

@@ -1,0 +1,244 @@
+//! `conductor doctor`: one screen, every dependency, a fix for each problem.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use conductor_core::config::ConfigSources;
+use conductor_core::gpu::DeviceView;
+use conductor_core::{Conductor, Error, LoadedConfig, PersonalityCatalog};
+
+use crate::cli::GlobalArgs;
+use crate::exit::{CONFIG, Failure, MODEL_NOT_FOUND, NOT_RESIDENT, OLLAMA};
+use crate::output::{self, gib, paint, style};
+
+struct Report {
+    color: bool,
+    worst: Option<u8>,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: &str) {
+        println!("{} {what}: {detail}", paint(self.color, style::OK, "✓"));
+    }
+
+    fn info(&self, what: &str, detail: &str) {
+        println!("{} {what}: {detail}", paint(self.color, style::DIM, "–"));
+    }
+
+    fn fail(&mut self, code: u8, what: &str, detail: &str, fix: Option<String>) {
+        println!("{} {what}: {detail}", paint(self.color, style::ERROR, "✗"));
+        if let Some(fix) = fix {
+            println!("    fix: {fix}");
+        }
+        // Exit with the code of the first failure, which the others usually follow from.
+        self.worst.get_or_insert(code);
+    }
+}
+
+/// Runs the command.
+pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
+    let mut report = Report {
+        color: output::stdout_color(),
+        worst: None,
+    };
+    let sources = global.sources().map_err(Failure::Usage)?;
+    let config = match LoadedConfig::load(sources) {
+        Ok(config) => {
+            let file = config.file.as_ref().map_or_else(
+                || "none (defaults and environment)".to_owned(),
+                |p| p.display().to_string(),
+            );
+            report.ok("config file", &file);
+            config
+        }
+        Err(err) => {
+            report.fail(
+                CONFIG,
+                "config",
+                &err.to_string(),
+                Some("fix the line named above".into()),
+            );
+            // Keep checking with the defaults so the rest of the screen is still useful.
+            LoadedConfig::load(ConfigSources {
+                ignore_file: true,
+                ..ConfigSources::default()
+            })?
+        }
+    };
+    let settings = &config.settings;
+
+    // Personalities.
+    let catalog = PersonalityCatalog::with_dirs(settings.personality_dirs.clone());
+    let entries = catalog.list();
+    let good = entries.iter().filter(|e| e.personality.is_ok()).count();
+    report.ok(
+        "personalities",
+        &format!(
+            "{good} found ({})",
+            entries
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    for entry in entries.iter().filter(|e| e.personality.is_err()) {
+        if let Err(err) = &entry.personality {
+            report.fail(
+                CONFIG,
+                &format!("personality {}", entry.name),
+                &err.to_string(),
+                err.hint(),
+            );
+        }
+    }
+    if let Err(err) = catalog.load(settings.personality.as_str()) {
+        report.fail(
+            CONFIG,
+            "configured personality",
+            &err.to_string(),
+            err.hint(),
+        );
+    }
+
+    let conductor = match Conductor::from_settings(settings) {
+        Ok(conductor) => conductor,
+        Err(err) => {
+            report.fail(CONFIG, "setup", &err.to_string(), err.hint());
+            return Ok(finish(&report));
+        }
+    };
+    let backend = Arc::clone(conductor.backend());
+
+    // Ollama.
+    match backend.version().await {
+        Ok(version) => report.ok(
+            "Ollama",
+            &format!("version {version} at {}", backend.endpoint()),
+        ),
+        Err(err) => {
+            report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
+            print_device(&mut report, &conductor);
+            return Ok(finish(&report));
+        }
+    }
+
+    // The model.
+    let model = &settings.model;
+    match backend.list_models().await {
+        Ok(models)
+            if models
+                .iter()
+                .any(|m| conductor_core::backend::same_model(&m.name, model)) =>
+        {
+            report.ok("model", &format!("{model} is present"));
+        }
+        Ok(models) => report.fail(
+            MODEL_NOT_FOUND,
+            "model",
+            &format!(
+                "{model} is not on the server (it has: {})",
+                models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(format!("`ollama pull {model}` or `conductor pull {model}`")),
+        ),
+        Err(err) => report.fail(OLLAMA, "model list", &err.to_string(), err.hint()),
+    }
+
+    // Residency, checked the way a request would load the model.
+    if report.worst.is_none()
+        && let Some(guard) = conductor.guard()
+    {
+        let defaults = conductor.defaults();
+        match guard
+            .check(model, &defaults.options, defaults.keep_alive)
+            .await
+        {
+            Ok(check) if check.resident => {
+                let running = check.running.as_ref();
+                report.ok(
+                    "residency",
+                    &format!(
+                        "{} ({}, context {}) under policy {}",
+                        running.map_or_else(|| "?".into(), |r| r.processor().to_string()),
+                        running.map_or_else(|| "?".into(), |r| output::bytes(r.size)),
+                        running
+                            .and_then(|r| r.context_length)
+                            .map_or_else(|| "?".into(), |c| c.to_string()),
+                        settings.gpu_policy
+                    ),
+                );
+            }
+            Ok(check) => {
+                let diagnosis = check.diagnosis.clone();
+                let summary = diagnosis
+                    .as_ref()
+                    .map_or_else(|| "not resident".into(), |d| d.summary());
+                report.fail(
+                    NOT_RESIDENT,
+                    "residency",
+                    &summary,
+                    diagnosis.as_ref().map(|d| d.fix()),
+                );
+                for note in diagnosis.iter().flat_map(|d| d.notes.iter()) {
+                    println!("    note: {note}");
+                }
+            }
+            Err(err @ Error::ModelNotFound { .. }) => {
+                report.fail(MODEL_NOT_FOUND, "residency", &err.to_string(), err.hint())
+            }
+            Err(err) => report.fail(OLLAMA, "residency", &err.to_string(), err.hint()),
+        }
+    }
+    print_device(&mut report, &conductor);
+    Ok(finish(&report))
+}
+
+fn print_device(report: &mut Report, conductor: &Conductor) {
+    let Some(guard) = conductor.guard() else {
+        return;
+    };
+    match guard.probe().snapshot() {
+        DeviceView::Devices { gpus, driver } if !gpus.is_empty() => {
+            for g in &gpus {
+                report.ok(
+                    &format!("GPU {}", g.index),
+                    &format!(
+                        "{} ({} free of {}, driver {})",
+                        g.name,
+                        gib(g.memory_free),
+                        gib(g.memory_total),
+                        driver.as_deref().unwrap_or("?")
+                    ),
+                );
+            }
+        }
+        DeviceView::Devices { .. } => report.fail(
+            NOT_RESIDENT,
+            "GPU",
+            "NVML lists no GPU on this machine",
+            Some("check `nvidia-smi`".into()),
+        ),
+        DeviceView::NoNvml { reason } => {
+            report.info("GPU", &format!("no NVML on this machine ({reason})"))
+        }
+        DeviceView::Remote => report.info(
+            "GPU",
+            "Ollama is remote: local NVML does not see its GPUs; residency relies on /api/ps",
+        ),
+    }
+}
+
+fn finish(report: &Report) -> ExitCode {
+    match report.worst {
+        None => {
+            println!("all good");
+            ExitCode::SUCCESS
+        }
+        Some(code) => ExitCode::from(code),
+    }
+}

@@ -1,0 +1,392 @@
+//! `conductor gpu verify|status`: where the model runs, with proof.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use conductor_core::gpu::{DeviceView, GpuProbe, ResidencyGuard, ResidencyReport, share_line};
+use conductor_core::{ChatEvent, ChatRequest, Conductor, Message, RunningModel};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, GpuCommand};
+use crate::commands::load_config;
+use crate::exit::{Failure, NOT_RESIDENT};
+use crate::output::{self, bytes, gib, paint, style, table};
+
+/// Runs the command.
+pub async fn run(global: &GlobalArgs, command: GpuCommand) -> Result<ExitCode, Failure> {
+    let config = load_config(global)?;
+    let conductor = Conductor::from_settings(&config.settings)?;
+    let guard = conductor
+        .guard()
+        .cloned()
+        .ok_or_else(|| Failure::other("no residency guard"))?;
+    match command {
+        GpuCommand::Verify { json } => verify(&conductor, &guard, json).await,
+        GpuCommand::Status { json } => status(&conductor, &guard, json).await,
+    }
+}
+
+/// What the generation during `verify` showed.
+#[derive(Debug, Default)]
+struct Generation {
+    tokens: u64,
+    client_rate: Option<f64>,
+    server_rate: Option<f64>,
+    ttft: Option<Duration>,
+    util_avg: Option<f64>,
+    util_max: Option<u32>,
+    samples: usize,
+}
+
+async fn verify(
+    conductor: &Conductor,
+    guard: &Arc<ResidencyGuard>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let defaults = conductor.defaults();
+    let model = defaults.model.clone();
+    let report = guard
+        .check(&model, &defaults.options, defaults.keep_alive)
+        .await?;
+    let generation = generate_sampling(conductor, guard.probe(), &model).await?;
+    let code = if report.resident {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_RESIDENT)
+    };
+    if json {
+        println!("{:#}", verify_json(&report, &generation));
+    } else {
+        print_verdict(&report, &generation);
+    }
+    Ok(code)
+}
+
+/// A short generation with the configured options, sampling GPU utilisation every 50 ms.
+async fn generate_sampling(
+    conductor: &Conductor,
+    probe: &Arc<dyn GpuProbe>,
+    model: &str,
+) -> Result<Generation, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = Arc::clone(&stop);
+        let probe = Arc::clone(probe);
+        tokio::task::spawn_blocking(move || {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let DeviceView::Devices { gpus, .. } = probe.snapshot()
+                    && let Some(util) = gpus.iter().filter_map(|g| g.utilization).max()
+                {
+                    samples.push(util);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            samples
+        })
+    };
+    let defaults = conductor.defaults();
+    let mut request = ChatRequest::new(
+        model,
+        vec![Message::user("Count from 1 to 40, separated by spaces.")],
+    );
+    request.options = defaults.options.clone();
+    request.options.num_predict = Some(64);
+    request.keep_alive = defaults.keep_alive;
+    let started = Instant::now();
+    let result = async {
+        let mut stream = conductor.backend().chat(request).await?;
+        let mut generation = Generation::default();
+        let (mut first, mut last) = (None, None);
+        while let Some(event) = stream.next().await {
+            match event? {
+                ChatEvent::Content(_) => {
+                    let now = started.elapsed();
+                    first.get_or_insert(now);
+                    last = Some(now);
+                    generation.tokens += 1;
+                }
+                ChatEvent::Done(done) => generation.server_rate = done.stats.tokens_per_second(),
+                _ => {}
+            }
+        }
+        generation.ttft = first;
+        if let (Some(first), Some(last)) = (first, last) {
+            let span = last.saturating_sub(first).as_secs_f64();
+            #[allow(clippy::cast_precision_loss)]
+            if generation.tokens > 1 && span > 0.0 {
+                generation.client_rate = Some((generation.tokens - 1) as f64 / span);
+            }
+        }
+        Ok::<_, conductor_core::Error>(generation)
+    }
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let samples = sampler.await.unwrap_or_default();
+    let mut generation = result?;
+    generation.samples = samples.len();
+    if !samples.is_empty() {
+        #[allow(clippy::cast_precision_loss)]
+        let avg = samples.iter().map(|s| f64::from(*s)).sum::<f64>() / samples.len() as f64;
+        generation.util_avg = Some(avg);
+        generation.util_max = samples.iter().copied().max();
+    }
+    Ok(generation)
+}
+
+fn device_line(view: &DeviceView) -> String {
+    match view {
+        DeviceView::Remote => "remote Ollama: no local device view (relying on /api/ps)".into(),
+        DeviceView::NoNvml { reason } => format!("no NVML: {reason}"),
+        DeviceView::Devices { gpus, .. } if gpus.is_empty() => "NVML lists no GPU".into(),
+        DeviceView::Devices { gpus, .. } => gpus
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} ({} of {} free)",
+                    g.name,
+                    gib(g.memory_free),
+                    gib(g.memory_total)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+fn runner_line(report: &ResidencyReport) -> String {
+    let processes = report.device.ollama_processes();
+    match (report.runner_gpu_memory(), &report.device) {
+        (Some(memory), _) => format!(
+            "{} (NVML: {})",
+            gib(memory),
+            processes
+                .iter()
+                .map(|p| p.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, DeviceView::Devices { .. }) => "none: no Ollama process on the GPU (NVML)".into(),
+        (None, _) => "not measurable here".into(),
+    }
+}
+
+fn print_verdict(report: &ResidencyReport, generation: &Generation) {
+    let color = output::stdout_color();
+    let running = report.running.as_ref();
+    let mut rows: Vec<Vec<String>> = vec![
+        vec!["model".into(), report.model.clone()],
+        vec![
+            "size".into(),
+            running.map_or_else(|| "-".into(), |r| bytes(r.size)),
+        ],
+        vec![
+            "in VRAM".into(),
+            running.map_or_else(|| "-".into(), |r| bytes(r.size_vram)),
+        ],
+        vec![
+            "PROCESSOR".into(),
+            running.map_or_else(|| "not loaded".into(), |r| r.processor().to_string()),
+        ],
+        vec![
+            "context".into(),
+            running
+                .and_then(|r| r.context_length)
+                .map_or_else(|| "-".into(), |c| c.to_string()),
+        ],
+        vec!["runner on GPU".into(), runner_line(report)],
+        vec!["device".into(), device_line(&report.device)],
+        vec![
+            "GPU utilisation".into(),
+            generation.util_avg.map_or_else(
+                || "not sampled".into(),
+                |avg| {
+                    format!(
+                        "{avg:.0}% average, {}% peak during generation ({} samples)",
+                        generation.util_max.unwrap_or(0),
+                        generation.samples
+                    )
+                },
+            ),
+        ],
+        vec![
+            "tokens/s".into(),
+            format!(
+                "{} as received · {} by Ollama ({} tokens)",
+                generation
+                    .client_rate
+                    .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
+                generation
+                    .server_rate
+                    .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
+                generation.tokens
+            ),
+        ],
+        vec![
+            "time to first token".into(),
+            generation
+                .ttft
+                .map_or_else(|| "-".into(), |t| format!("{} ms", t.as_millis())),
+        ],
+    ];
+    if let Some(line) = running.and_then(|r| share_line(r, report.runner_gpu_memory())) {
+        rows.push(vec!["measured".into(), line]);
+    }
+    let verdict = if report.resident {
+        paint(color, style::OK, "✓ fully on the GPU")
+    } else {
+        paint(color, style::ERROR, "✗ not fully on the GPU")
+    };
+    rows.push(vec!["verdict".into(), verdict]);
+    if let Some(d) = &report.diagnosis {
+        rows.push(vec!["cause".into(), d.summary()]);
+        for note in &d.notes {
+            rows.push(vec![String::new(), note.clone()]);
+        }
+        rows.push(vec!["fix".into(), d.fix()]);
+    }
+    println!("{}", table(&["CHECK", "RESULT"], &rows));
+}
+
+fn running_json(r: &RunningModel) -> serde_json::Value {
+    json!({
+        "name": r.name,
+        "size": r.size,
+        "size_vram": r.size_vram,
+        "processor": r.processor().to_string(),
+        "context_length": r.context_length,
+        "expires_at": r.expires_at,
+    })
+}
+
+fn device_json(view: &DeviceView) -> serde_json::Value {
+    match view {
+        DeviceView::Remote => json!({ "available": false, "reason": "remote Ollama host" }),
+        DeviceView::NoNvml { reason } => json!({ "available": false, "reason": reason }),
+        DeviceView::Devices { driver, gpus } => json!({
+            "available": true,
+            "driver": driver,
+            "gpus": gpus.iter().map(|g| json!({
+                "index": g.index, "name": g.name,
+                "memory_total": g.memory_total, "memory_used": g.memory_used, "memory_free": g.memory_free,
+                "utilization": g.utilization, "temperature": g.temperature,
+                "processes": g.processes.iter().map(|p| json!({
+                    "pid": p.pid, "name": p.name, "used_memory": p.used_memory, "ollama": p.is_ollama(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn verify_json(report: &ResidencyReport, g: &Generation) -> serde_json::Value {
+    json!({
+        "model": report.model,
+        "resident": report.resident,
+        "running": report.running.as_ref().map(running_json),
+        "runner_gpu_memory": report.runner_gpu_memory(),
+        "measured": report.running.as_ref().and_then(|r| share_line(r, report.runner_gpu_memory())),
+        "device": device_json(&report.device),
+        "generation": {
+            "tokens": g.tokens,
+            "tokens_per_s_client": g.client_rate,
+            "tokens_per_s_server": g.server_rate,
+            "ttft_ms": g.ttft.map(|t| t.as_secs_f64() * 1e3),
+            "gpu_utilization_avg": g.util_avg,
+            "gpu_utilization_max": g.util_max,
+            "samples": g.samples,
+        },
+        "diagnosis": report.diagnosis.as_ref().map(|d| json!({
+            "cause": format!("{:?}", d.cause),
+            "summary": d.summary(),
+            "fix": d.fix(),
+            "notes": d.notes,
+        })),
+        "check_ms": report.check_time.as_secs_f64() * 1e3,
+    })
+}
+
+async fn status(
+    conductor: &Conductor,
+    guard: &Arc<ResidencyGuard>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    // The device view needs no Ollama: show it even when the server is down.
+    let running = conductor.backend().running_models().await;
+    let probe = Arc::clone(guard.probe());
+    let view = tokio::task::spawn_blocking(move || probe.snapshot())
+        .await
+        .unwrap_or(DeviceView::NoNvml {
+            reason: "the GPU probe failed".into(),
+        });
+    if json {
+        let out = json!({
+            "device": device_json(&view),
+            "running": running.as_ref().ok().map(|r| r.iter().map(running_json).collect::<Vec<_>>()),
+            "ollama_error": running.as_ref().err().map(ToString::to_string),
+        });
+        println!("{out:#}");
+        return running.map(|_| ExitCode::SUCCESS).map_err(Failure::from);
+    }
+    match &view {
+        DeviceView::Devices { driver, gpus } if !gpus.is_empty() => {
+            let rows: Vec<Vec<String>> = gpus
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.index.to_string(),
+                        g.name.clone(),
+                        format!("{} / {}", gib(g.memory_used), gib(g.memory_total)),
+                        g.utilization
+                            .map_or_else(|| "-".into(), |u| format!("{u}%")),
+                        g.processes
+                            .iter()
+                            .map(|p| {
+                                format!(
+                                    "{} {}",
+                                    p.label(),
+                                    p.used_memory.map_or_else(String::new, gib)
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                table(&["GPU", "NAME", "MEMORY", "UTIL", "PROCESSES"], &rows)
+            );
+            if let Some(driver) = driver {
+                println!("driver {driver}");
+            }
+        }
+        other => println!("{}", device_line(other)),
+    }
+    println!();
+    let running = running?;
+    if running.is_empty() {
+        println!("no model loaded in Ollama");
+    } else {
+        let rows: Vec<Vec<String>> = running
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    bytes(r.size),
+                    r.processor().to_string(),
+                    r.context_length
+                        .map_or_else(|| "-".into(), |c| c.to_string()),
+                    r.expires_at.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], &rows)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

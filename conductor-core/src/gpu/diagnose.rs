@@ -1,0 +1,500 @@
+//! Why a model is not fully on the GPU, with the evidence and a concrete fix.
+//!
+//! Pure functions of what Ollama and NVML report, so every cause can be tested on recorded
+//! numbers. The SYSTEM prompt is never a cause: measured on an H100, a 7,125-token baked SYSTEM
+//! left the model 100% on the GPU.
+
+use std::fmt;
+
+use crate::backend::{ModelDetails, Processor, RunnerOptions, RunningModel};
+use crate::gpu::probe::{DeviceView, GpuProcess};
+
+/// Head-room Ollama keeps free on a GPU (its minimum was 457 MiB on the H100); we keep 512 MiB.
+pub const VRAM_MARGIN: u64 = 512 << 20;
+
+/// Other processes holding less than this are not worth blaming.
+const NOTABLE_OTHER_USE: u64 = 1 << 30;
+
+/// Where a setting came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingSource {
+    /// The request options conductor sends (config `[options]` or a flag).
+    Request,
+    /// A `PARAMETER` line in the model's Modelfile.
+    Modelfile,
+    /// Nobody set it: Ollama's own default. On a large card that is the model's maximum context.
+    OllamaDefault,
+}
+
+impl fmt::Display for SettingSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Request => "conductor's request options",
+            Self::Modelfile => "the model's Modelfile",
+            Self::OllamaDefault => "Ollama's own default",
+        })
+    }
+}
+
+/// The most likely reason a model is not fully resident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// Ollama does not list the model after loading it.
+    NotLoaded,
+    /// No GPU is visible here: no driver, no NVML, or NVML lists none.
+    NoGpu {
+        /// What NVML said.
+        reason: String,
+    },
+    /// A local GPU has room, but the server placed nothing on it.
+    NoGpuAccess {
+        /// Free VRAM on the local GPU(s).
+        free: u64,
+    },
+    /// A remote server placed nothing on a GPU (and no `num_gpu` explains it).
+    NoGpuOnServer,
+    /// `num_gpu` caps the layers on the GPU below the model's layer count.
+    NumGpu {
+        /// The value in force.
+        num_gpu: i64,
+        /// The model's layers (`block_count` + 1 output layer).
+        layers: u64,
+        /// Where it was set.
+        source: SettingSource,
+    },
+    /// The context (KV cache) does not fit in the free VRAM; a smaller one would.
+    ContextTooLarge {
+        /// The context in use.
+        num_ctx: u64,
+        /// Where it came from.
+        source: SettingSource,
+        /// KV-cache bytes at that context.
+        kv_bytes: u64,
+        /// The largest context estimated to fit.
+        max_fitting: u64,
+    },
+    /// Other processes hold the VRAM the model needs.
+    VramHeldByOthers {
+        /// The processes and their memory.
+        processes: Vec<GpuProcess>,
+        /// Their total.
+        held: u64,
+    },
+    /// The weights alone are larger than the card.
+    ModelTooLarge {
+        /// Bytes of weights.
+        weights: u64,
+        /// Total VRAM.
+        vram_total: u64,
+    },
+    /// None of the known causes fits the evidence.
+    Unknown,
+}
+
+/// A diagnosis: where the model is, why it is not (fully) on the GPU, and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnosis {
+    /// The model.
+    pub model: String,
+    /// What Ollama's `/api/ps` reported, if it listed the model.
+    pub running: Option<RunningModel>,
+    /// GPU memory the Ollama runner holds, measured by NVML, when local.
+    pub runner_gpu_memory: Option<u64>,
+    /// The most likely cause.
+    pub cause: Cause,
+    /// Further evidence and contributing factors, one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl Diagnosis {
+    /// Where Ollama says the model runs, e.g. `72%/28% CPU/GPU`.
+    #[must_use]
+    pub fn processor(&self) -> Option<Processor> {
+        self.running.as_ref().map(RunningModel::processor)
+    }
+
+    /// One sentence: what is wrong.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let model = &self.model;
+        let placed = self
+            .processor()
+            .map_or_else(|| "not loaded".to_owned(), |p| p.to_string());
+        let why = match &self.cause {
+            Cause::NotLoaded => "Ollama does not list it after loading it".to_owned(),
+            Cause::NoGpu { reason } => format!("no GPU is visible on this machine ({reason})"),
+            Cause::NoGpuAccess { free } => format!(
+                "Ollama is running without GPU access (e.g. in a container): the local GPU has {} free, yet the server placed nothing on it",
+                gib(*free)
+            ),
+            Cause::NoGpuOnServer => {
+                "the Ollama server placed nothing on a GPU: it has no usable GPU or no GPU access"
+                    .to_owned()
+            }
+            Cause::NumGpu {
+                num_gpu,
+                layers,
+                source,
+            } => format!(
+                "num_gpu {num_gpu} from {source} puts only {} of its {layers} layers on the GPU (num_gpu counts layers, not GPUs)",
+                (*num_gpu).clamp(0, i64::try_from(*layers).unwrap_or(i64::MAX))
+            ),
+            Cause::ContextTooLarge {
+                num_ctx,
+                source,
+                kv_bytes,
+                ..
+            } => format!(
+                "its context of {num_ctx} tokens (from {source}) needs a {} KV cache that does not fit in the free VRAM",
+                gib(*kv_bytes)
+            ),
+            Cause::VramHeldByOthers { held, .. } => {
+                format!("other processes hold {} of the GPU's memory", gib(*held))
+            }
+            Cause::ModelTooLarge {
+                weights,
+                vram_total,
+            } => format!(
+                "its weights ({}) are larger than the GPU ({})",
+                gib(*weights),
+                gib(*vram_total)
+            ),
+            Cause::Unknown => "the cause is not clear from Ollama's and NVML's reports".to_owned(),
+        };
+        format!("model '{model}' is not fully on the GPU ({placed}): {why}")
+    }
+
+    /// What to do, concretely.
+    #[must_use]
+    pub fn fix(&self) -> String {
+        match &self.cause {
+            Cause::NotLoaded => "another client's request probably evicted it (two models that do not fit together evict each other); retry, and check `ollama ps`".into(),
+            Cause::NoGpu { .. } => "install the NVIDIA driver (check with `nvidia-smi`) or run Ollama on a machine with a GPU".into(),
+            Cause::NoGpuAccess { .. } => "give the Ollama server the GPU: in Docker `--gpus all` with the NVIDIA container toolkit, in a toolbox or VM pass the device and driver through; its log line `inference compute` must name the GPU".into(),
+            Cause::NoGpuOnServer => "check the server: `nvidia-smi` and `ollama ps` there, and its log line `inference compute`".into(),
+            Cause::NumGpu { layers, source, .. } => match source {
+                SettingSource::Modelfile => format!("remove `PARAMETER num_gpu` from the Modelfile (or set it to {layers} or more), or run with `--gpu-policy fix`, which sends num_gpu {layers}"),
+                _ => format!("remove num_gpu from the options (or set it to {layers} or more); `--gpu-policy fix` does this"),
+            },
+            Cause::ContextTooLarge { max_fitting, source, .. } => {
+                let suggested = suggested_context(*max_fitting);
+                let mut fix = format!("set a smaller context: `--num-ctx {suggested}` or `num_ctx = {suggested}` under [options] in conductor.toml (at most ~{max_fitting} fits now); `--gpu-policy fix` does this");
+                if *source == SettingSource::Modelfile {
+                    fix.push_str(", or lower `PARAMETER num_ctx` in the Modelfile");
+                }
+                fix
+            }
+            Cause::VramHeldByOthers { processes, .. } => {
+                let names: Vec<String> = processes.iter().take(3).map(|p| format!("{} {}", p.label(), p.used_memory.map_or_else(String::new, gib))).collect();
+                format!("free the GPU ({}), or use a smaller context or model", names.join(", "))
+            }
+            Cause::ModelTooLarge { .. } => "use a smaller model or a smaller quantization (e.g. a q4_K_M tag)".into(),
+            Cause::Unknown => "look for the `offload` and `model weights` lines in Ollama's server log".into(),
+        }
+    }
+
+    /// Ollama's figure next to NVML's measurement, when both exist:
+    /// "Ollama reports 28% GPU; the runner holds 1.6 GiB of a 25.7 GB load: effectively CPU".
+    #[must_use]
+    pub fn share_line(&self) -> Option<String> {
+        share_line(self.running.as_ref()?, self.runner_gpu_memory)
+    }
+}
+
+/// See [`Diagnosis::share_line`]. Ollama's partial percentage counts its compute-graph estimate
+/// as GPU memory, so for a partial load NVML's measurement of the runner is the truth.
+#[must_use]
+pub fn share_line(running: &RunningModel, runner_memory: Option<u64>) -> Option<String> {
+    let measured = runner_memory?;
+    if running.is_fully_resident() {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let share = if running.size == 0 {
+        0.0
+    } else {
+        measured as f64 / running.size as f64
+    };
+    let verdict = if share < 0.15 {
+        "effectively CPU"
+    } else if share < 0.5 {
+        "mostly CPU"
+    } else {
+        "partly on the GPU"
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let reported = (running.gpu_fraction() * 100.0).round() as u32;
+    Some(format!(
+        "Ollama reports {reported}% GPU; the runner holds {} of a {} load: {verdict}",
+        gib(measured),
+        gb(running.size)
+    ))
+}
+
+/// A round context to suggest: a power of two at or below the estimate, at least 2048.
+#[must_use]
+pub fn suggested_context(max_fitting: u64) -> u64 {
+    let mut ctx = 2048;
+    while ctx * 2 <= max_fitting && ctx < 131_072 {
+        ctx *= 2;
+    }
+    ctx
+}
+
+/// Everything the diagnosis looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// The model.
+    pub model: &'a str,
+    /// `/api/ps` for it, if listed.
+    pub running: Option<&'a RunningModel>,
+    /// `/api/show` for it, if available.
+    pub show: Option<&'a ModelDetails>,
+    /// The options conductor sends.
+    pub options: &'a RunnerOptions,
+    /// Bytes of weights (the model's size on disk), if known.
+    pub weights: Option<u64>,
+    /// The local device view.
+    pub device: &'a DeviceView,
+}
+
+/// KV-cache bytes per token of context: K and V, per layer, per KV head, f16.
+#[must_use]
+pub fn kv_bytes_per_token(show: &ModelDetails) -> Option<u64> {
+    let blocks = show.block_count()?;
+    let heads_kv = show
+        .arch_u64("attention.head_count_kv")
+        .or_else(|| show.arch_u64("attention.head_count"))?;
+    let head_dim = show.arch_u64("attention.key_length").or_else(|| {
+        let width = show.arch_u64("embedding_length")?;
+        let heads = show.arch_u64("attention.head_count")?;
+        (heads > 0).then(|| width / heads)
+    })?;
+    Some(2 * blocks * heads_kv * head_dim * 2)
+}
+
+/// The memory model of a load: weights plus, per token of context, KV cache and compute graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadEstimate {
+    /// Bytes of weights.
+    pub weights: u64,
+    /// KV-cache bytes per token.
+    pub kv_per_token: u64,
+    /// Compute-graph bytes per token (derived from the observed load).
+    pub graph_per_token: u64,
+}
+
+impl LoadEstimate {
+    /// Derives the per-token graph cost from an observed load of `size` bytes at `ctx` tokens.
+    #[must_use]
+    pub fn from_observed(weights: u64, kv_per_token: u64, size: u64, ctx: u64) -> Self {
+        let graph = size
+            .saturating_sub(weights)
+            .saturating_sub(kv_per_token * ctx);
+        Self {
+            weights,
+            kv_per_token,
+            graph_per_token: graph.checked_div(ctx).unwrap_or(0),
+        }
+    }
+
+    /// Bytes a load at `ctx` tokens needs on the GPU, with head-room.
+    #[must_use]
+    pub fn need(&self, ctx: u64) -> u64 {
+        self.weights + ctx * (self.kv_per_token + self.graph_per_token) + VRAM_MARGIN
+    }
+
+    /// The largest context that fits `budget` bytes, rounded down to 1024; `None` below 2048.
+    #[must_use]
+    pub fn max_fitting(&self, budget: u64) -> Option<u64> {
+        let per_token = self.kv_per_token + self.graph_per_token;
+        if per_token == 0 {
+            return None;
+        }
+        let room = budget.checked_sub(self.weights + VRAM_MARGIN)?;
+        let ctx = room / per_token / 1024 * 1024;
+        (ctx >= 2048).then_some(ctx)
+    }
+}
+
+/// Diagnoses a model that is not fully resident.
+#[must_use]
+pub fn diagnose(e: &Evidence<'_>) -> Diagnosis {
+    let runner_gpu_memory = e.device.ollama_memory();
+    let mut notes = Vec::new();
+    let cause = find_cause(e, runner_gpu_memory, &mut notes);
+    Diagnosis {
+        model: e.model.to_owned(),
+        running: e.running.cloned(),
+        runner_gpu_memory,
+        cause,
+        notes,
+    }
+}
+
+fn find_cause(e: &Evidence<'_>, runner_memory: Option<u64>, notes: &mut Vec<String>) -> Cause {
+    let Some(running) = e.running else {
+        return Cause::NotLoaded;
+    };
+    let others: Vec<GpuProcess> = e
+        .device
+        .gpus()
+        .iter()
+        .flat_map(|g| g.processes.iter())
+        .filter(|p| !p.is_ollama())
+        .cloned()
+        .collect();
+    let others_held: u64 = others.iter().filter_map(|p| p.used_memory).sum();
+    if others_held >= NOTABLE_OTHER_USE {
+        notes.push(format!(
+            "other processes hold {} of VRAM: {}",
+            gib(others_held),
+            others
+                .iter()
+                .map(GpuProcess::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(line) = share_line(running, runner_memory) {
+        notes.push(line);
+    }
+
+    // 2. num_gpu below the layer count (checked first: it also explains a 0-byte VRAM share).
+    let layers = e.show.and_then(ModelDetails::block_count).map(|b| b + 1);
+    let num_gpu = e
+        .options
+        .num_gpu
+        .map(|n| (i64::from(n), SettingSource::Request))
+        .or_else(|| {
+            let value = e.show?.parameter("num_gpu")?.parse::<i64>().ok()?;
+            Some((value, SettingSource::Modelfile))
+        });
+    if let (Some((num_gpu, source)), Some(layers)) = (num_gpu, layers)
+        && num_gpu >= 0
+        && u64::try_from(num_gpu).is_ok_and(|n| n < layers)
+    {
+        return Cause::NumGpu {
+            num_gpu,
+            layers,
+            source,
+        };
+    }
+
+    let ctx = running.context_length.unwrap_or(0);
+    let kv_per_token = e.show.and_then(kv_bytes_per_token);
+    let estimate = match (e.weights, kv_per_token) {
+        (Some(weights), Some(kv)) if ctx > 0 => {
+            Some(LoadEstimate::from_observed(weights, kv, running.size, ctx))
+        }
+        _ => None,
+    };
+    // What the model could use on the GPU: free VRAM plus what its runner holds now (freed by a
+    // reload). Remote, Ollama's own VRAM figure is the best evidence.
+    let budget = match e.device {
+        DeviceView::Devices { gpus, .. } if !gpus.is_empty() => e
+            .device
+            .free_memory()
+            .map(|free| free + runner_memory.unwrap_or(0)),
+        DeviceView::Remote => Some(running.size_vram),
+        _ => None,
+    };
+
+    // 1. No GPU at all.
+    if running.size_vram == 0 {
+        match e.device {
+            DeviceView::Remote => return Cause::NoGpuOnServer,
+            DeviceView::NoNvml { reason } => {
+                return Cause::NoGpu {
+                    reason: reason.clone(),
+                };
+            }
+            DeviceView::Devices { gpus, .. } if gpus.is_empty() => {
+                return Cause::NoGpu {
+                    reason: "NVML lists no GPU".into(),
+                };
+            }
+            DeviceView::Devices { .. } => {
+                let free = e.device.free_memory().unwrap_or(0);
+                let room_for_model =
+                    estimate.map_or(free >= running.size, |est| free >= est.need(ctx.min(8192)));
+                if room_for_model && runner_memory.is_none() {
+                    return Cause::NoGpuAccess { free };
+                }
+            }
+        }
+    }
+
+    // 3. A context too large for the free VRAM, when a smaller one would fit.
+    if let (Some(est), Some(budget)) = (estimate, budget)
+        && est.need(ctx) > budget
+        && let Some(max_fitting) = est.max_fitting(budget)
+        && max_fitting < ctx
+    {
+        let source = if e.options.num_ctx.is_some() {
+            SettingSource::Request
+        } else if e.show.and_then(|s| s.parameter("num_ctx")).is_some() {
+            SettingSource::Modelfile
+        } else {
+            SettingSource::OllamaDefault
+        };
+        if source == SettingSource::OllamaDefault {
+            let trained = e.show.and_then(ModelDetails::trained_context_length);
+            notes.push(format!(
+                "nobody set num_ctx, so Ollama chose {ctx}{}: on a large card its default is the model's maximum context",
+                trained.filter(|t| *t == ctx).map_or_else(String::new, |_| " (the model's trained maximum)".to_owned())
+            ));
+        }
+        return Cause::ContextTooLarge {
+            num_ctx: ctx,
+            source,
+            kv_bytes: est.kv_per_token * ctx,
+            max_fitting,
+        };
+    }
+
+    // 5. Weights larger than the card.
+    if let (Some(weights), Some(total)) = (e.weights, e.device.total_memory())
+        && weights + VRAM_MARGIN > total
+    {
+        return Cause::ModelTooLarge {
+            weights,
+            vram_total: total,
+        };
+    }
+
+    // 4. VRAM held by other processes.
+    if others_held >= NOTABLE_OTHER_USE {
+        return Cause::VramHeldByOthers {
+            processes: others,
+            held: others_held,
+        };
+    }
+    if running.size_vram == 0 && matches!(e.device, DeviceView::Devices { .. }) {
+        return Cause::NoGpuAccess {
+            free: e.device.free_memory().unwrap_or(0),
+        };
+    }
+    Cause::Unknown
+}
+
+/// `18.7 GiB` / `512 MiB`.
+#[must_use]
+pub fn gib(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", b / (1u64 << 30) as f64)
+    } else {
+        format!("{:.0} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+/// `25.7 GB`, as `ollama ps` prints sizes.
+#[must_use]
+pub fn gb(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let b = bytes as f64;
+    format!("{:.1} GB", b / 1e9)
+}
