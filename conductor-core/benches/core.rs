@@ -102,9 +102,81 @@ fn decoder(c: &mut Criterion) {
     group.finish();
 }
 
+fn residency(c: &mut Criterion) {
+    use conductor_core::gpu::{GpuPolicy, MinFraction, RemoteProbe, ResidencyGuard};
+    use conductor_core::{Backend, OllamaBackend, RunnerOptions};
+    use std::sync::Arc;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let standin = runtime.block_on(conductor_tests::StandIn::start());
+    let backend: Arc<dyn Backend> = Arc::new(
+        OllamaBackend::builder(standin.host().parse().unwrap())
+            .build()
+            .unwrap(),
+    );
+    let guard = ResidencyGuard::new(
+        Arc::clone(&backend),
+        Arc::new(RemoteProbe),
+        GpuPolicy::Enforce,
+        MinFraction::FULL,
+    );
+    let options = RunnerOptions::default();
+    runtime
+        .block_on(guard.admit("tiny", &options, None))
+        .unwrap();
+
+    let mut group = c.benchmark_group("residency");
+    // Baseline: one HTTP round trip to the same local server.
+    group.bench_function("baseline_version_round_trip", |b| {
+        b.iter(|| runtime.block_on(backend.version()).unwrap());
+    });
+    group.bench_function("check_load_and_ps", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(guard.check("tiny", &options, None))
+                .unwrap()
+        });
+    });
+    // The same check with the real NVML probe (on a machine without NVIDIA it answers "no NVML"
+    // at once; on the GPU machine it reads devices and processes). NVML is initialised before.
+    let nvml_guard = ResidencyGuard::new(
+        Arc::clone(&backend),
+        Arc::new(conductor_core::gpu::NvmlProbe),
+        GpuPolicy::Enforce,
+        MinFraction::FULL,
+    );
+    runtime
+        .block_on(nvml_guard.check("tiny", &options, None))
+        .unwrap();
+    group.bench_function("check_load_ps_and_nvml", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(nvml_guard.check("tiny", &options, None))
+                .unwrap()
+        });
+    });
+    // Baseline for the cached path: an uncontended mutex lock and unlock.
+    let mutex = std::sync::Mutex::new(0u64);
+    group.bench_function("baseline_mutex", |b| {
+        b.iter(|| {
+            let mut n = mutex.lock().unwrap();
+            *n += 1;
+            black_box(*n)
+        });
+    });
+    group.bench_function("cached_admission", |b| {
+        b.iter(|| black_box(guard.cached(black_box("tiny"), &options).unwrap()));
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = composition, decoder
+    targets = composition, decoder, residency
 }
 criterion_main!(benches);

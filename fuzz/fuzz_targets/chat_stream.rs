@@ -89,13 +89,7 @@ fn decode(body: &[u8], mut chunk_len: impl FnMut() -> usize, broken: bool) -> Ou
         )));
     }
     let stream = decode_chat_stream(futures::stream::iter(chunks), Duration::from_secs(3600));
-    let per_input = std::env::var_os("RT_PER_INPUT").is_some();
-    let result = if per_input {
-        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt").block_on(collect_answer(stream))
-    } else {
-        runtime().block_on(collect_answer(stream))
-    };
-    match result {
+    match runtime().block_on(collect_answer(stream)) {
         Ok(answer) => {
             assert!(answer.completion.is_some(), "Ok answer without completion");
             Outcome::Answer(answer)

@@ -420,9 +420,14 @@ impl StandIn {
     /// Starts a stand-in on `127.0.0.1:0` knowing `tiny`, `llama3.2:3b` and the recorded H100
     /// models, every one loading fully on the GPU unless scripted otherwise.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on(0).await
+    }
+
+    /// Like [`StandIn::start`], on a chosen port (0: any free one).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
         let mut state = State {
             version: "0.24.0".to_owned(),

@@ -295,6 +295,31 @@ async fn a_server_without_gpu_access_beside_an_idle_gpu() {
 }
 
 #[tokio::test]
+async fn a_partial_load_beside_free_vram_and_no_runner_is_a_server_without_this_gpu() {
+    // What the GPU machine showed: a server reporting 72%/28% while the local H100 had 70 GiB
+    // free, another process held 8.5 GiB, and no Ollama process was on the card.
+    let ollama = StandIn::start().await;
+    let mut view = nvml("d05");
+    if let DeviceView::Devices { gpus, .. } = &mut view {
+        gpus[0].memory_free = 75_900_000_000;
+        gpus[0].processes.retain(|p| !p.is_ollama());
+        gpus[0].processes[0].used_memory = Some(9_133_000_000);
+    }
+    let d = diagnose(
+        &ollama,
+        "m3b",
+        Residency::split(LOAD_131K, 7_265_650_688).context(131_072),
+        view,
+    )
+    .await;
+    assert!(
+        matches!(d.cause, Cause::NoGpuAccess { .. }),
+        "{:?}",
+        d.cause
+    );
+}
+
+#[tokio::test]
 async fn no_nvidia_driver_here() {
     let ollama = StandIn::start().await;
     let view = DeviceView::NoNvml {

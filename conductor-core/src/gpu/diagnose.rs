@@ -454,6 +454,23 @@ fn find_cause(e: &Evidence<'_>, runner_memory: Option<u64>, notes: &mut Vec<Stri
         };
     }
 
+    // The VRAM has room for this load now: what is on the GPU does not explain the split.
+    if let (Some(est), Some(budget), DeviceView::Devices { .. }) = (estimate, budget, e.device)
+        && est.need(ctx) <= budget
+    {
+        if runner_memory.is_none() {
+            return Cause::NoGpuAccess {
+                free: e.device.free_memory().unwrap_or(0),
+            };
+        }
+        notes.push(format!(
+            "{} of VRAM is free now, enough for this load: memory was probably busy when Ollama loaded it; unload and load it again (`ollama stop {}`)",
+            gib(e.device.free_memory().unwrap_or(0)),
+            e.model
+        ));
+        return Cause::Unknown;
+    }
+
     // 5. Weights larger than the card.
     if let (Some(weights), Some(total)) = (e.weights, e.device.total_memory())
         && weights + VRAM_MARGIN > total
