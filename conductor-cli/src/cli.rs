@@ -130,6 +130,13 @@ pub enum Command {
     Doctor,
     /// List local models, marking the running ones with where they run
     Models,
+    /// Download a model through Ollama, with progress
+    Pull {
+        /// Model name, e.g. llama3.2:3b
+        name: String,
+    },
+    /// Measure time to first token, tokens/s, prompt-cache effect and conductor's overhead
+    Bench(BenchArgs),
     /// List personalities or show one
     #[command(subcommand)]
     Personality(PersonalityCommand),
@@ -203,4 +210,17 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Runs per measurement
+    #[arg(short = 'n', long, default_value_t = 5)]
+    pub runs: u32,
+    /// Tokens to generate per answer (num_predict)
+    #[arg(long, default_value_t = 64)]
+    pub tokens: i32,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
 }

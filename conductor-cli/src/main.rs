@@ -53,6 +53,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ask(args) => commands::ask::run(global, args).await,
         Command::Gpu(command) => commands::gpu::run(global, command).await,
         Command::Doctor => commands::doctor::run(global).await,
+        Command::Pull { name } => commands::pull::run(global, &name).await,
+        Command::Bench(args) => commands::bench::run(global, args).await,
         Command::Models => commands::models::run(global).await,
         Command::Personality(command) => commands::personality::run(global, command),
         Command::Config(command) => commands::config::run(global, command),

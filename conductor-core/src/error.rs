@@ -136,11 +136,9 @@ impl Error {
                  config"
                     .to_owned(),
             ),
-            Self::Http { status: 500..=599, .. } | Self::Server { .. } => Some(
-                "Ollama's runner failed; see the server log (`journalctl -u ollama` or \
-                 ~/.ollama/logs/server.log) and try again"
-                    .to_owned(),
-            ),
+            Self::Http { status: 500..=599, message } | Self::Server { message } => {
+                Some(server_hint(message))
+            }
             Self::Busy { .. } => Some(
                 "Ollama's queue is full; wait and retry, or raise OLLAMA_MAX_QUEUE / \
                  OLLAMA_NUM_PARALLEL on the server"
@@ -339,6 +337,24 @@ impl PersonalityError {
                     .to_owned(),
             ),
         }
+    }
+}
+
+/// What to do about an error Ollama reported, from its message.
+fn server_hint(message: &str) -> String {
+    if message.contains("no such host")
+        || message.contains("dial tcp")
+        || message.contains("i/o timeout")
+    {
+        "the Ollama server cannot reach the model registry: check its internet access or proxy \
+         (HTTPS_PROXY in the server's environment)"
+            .to_owned()
+    } else if message.contains("runner") || message.contains("model") {
+        "the model runner failed; see the server log (`journalctl -u ollama` or \
+         ~/.ollama/logs/server.log) and try again"
+            .to_owned()
+    } else {
+        "Ollama reported an internal error; see its server log and try again".to_owned()
     }
 }
 

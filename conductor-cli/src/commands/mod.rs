@@ -1,11 +1,13 @@
 //! One module per command.
 
 pub mod ask;
+pub mod bench;
 pub mod config;
 pub mod doctor;
 pub mod gpu;
 pub mod models;
 pub mod personality;
+pub mod pull;
 
 use clap::CommandFactory;
 use conductor_core::LoadedConfig;

@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 /// Dropping the stream aborts the request (the HTTP connection is closed).
 pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent>> + Send>>;
 
+/// A stream of pull progress events, ending after `success`.
+pub type PullStream = Pin<Box<dyn Stream<Item = Result<PullProgress>> + Send>>;
+
 /// A model server that conductor can talk to.
 ///
 /// Object-safe: hold it as `Arc<dyn Backend>`. One streaming call is the primitive; the
@@ -54,6 +57,10 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// The server's version; doubles as a health check.
     async fn version(&self) -> Result<ServerVersion>;
+
+    /// Downloads a model through the server (`/api/pull`), streaming its progress.
+    /// Dropping the stream stops the download.
+    async fn pull_model(&self, model: &str) -> Result<PullStream>;
 
     /// Where this backend sends requests, for messages and logs (never contains credentials).
     fn endpoint(&self) -> String;

@@ -21,7 +21,8 @@ use tracing::{debug, warn};
 
 use super::{
     Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, RunningModel, ServerVersion,
+    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, PullProgress, PullStream,
+    RunningModel, ServerVersion,
 };
 use crate::config::{OllamaHost, Secret};
 use crate::error::{Error, Result, TimeoutPhase};
@@ -436,6 +437,18 @@ impl Backend for OllamaBackend {
         Ok(ServerVersion(version.version))
     }
 
+    async fn pull_model(&self, model: &str) -> Result<PullStream> {
+        let body = json!({ "model": model, "stream": true });
+        let url = self.url("/api/pull");
+        let response = self
+            .send(Some(model), || self.inner.http.post(&url).json(&body))
+            .await?;
+        Ok(decode_pull_stream(
+            response.bytes_stream(),
+            self.inner.timeouts.idle,
+        ))
+    }
+
     fn endpoint(&self) -> String {
         self.inner.host.to_string()
     }
@@ -598,6 +611,107 @@ where
         }
         Ok(())
     }
+}
+
+/// Decodes `/api/pull` progress lines; an `{"error": ...}` line becomes [`Error::Server`], and a
+/// stream that ends before `success` [`Error::Truncated`].
+fn decode_pull_stream<S, E>(body: S, idle: Duration) -> PullStream
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::error::Error + 'static,
+{
+    struct State<S> {
+        body: S,
+        decoder: LineDecoder,
+        done: bool,
+        idle: Duration,
+    }
+    let state = State {
+        body,
+        decoder: LineDecoder::new(),
+        done: false,
+        idle,
+    };
+    Box::pin(futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let line = match st.decoder.next_line() {
+                Ok(Some(line)) => Some(line),
+                Ok(None) => None,
+                Err(_) => {
+                    st.done = true;
+                    let err = Error::Protocol {
+                        reason: "an endless line".into(),
+                        line: String::new(),
+                    };
+                    return Some((Err(err), st));
+                }
+            };
+            if let Some(line) = line {
+                let item = parse_pull_line(&line);
+                // An error or `success` ends the pull.
+                st.done = item.as_ref().map_or(true, PullProgress::is_success);
+                return Some((item, st));
+            }
+            match tokio::time::timeout(st.idle, st.body.next()).await {
+                Err(_) => {
+                    st.done = true;
+                    let idle = st.idle;
+                    return Some((
+                        Err(Error::Timeout {
+                            phase: TimeoutPhase::Stream,
+                            after: idle,
+                        }),
+                        st,
+                    ));
+                }
+                Ok(Some(Ok(chunk))) => st.decoder.push(&chunk),
+                Ok(Some(Err(err))) => {
+                    st.done = true;
+                    return Some((
+                        Err(Error::ConnectionLost {
+                            reason: chain_root(&err),
+                        }),
+                        st,
+                    ));
+                }
+                Ok(None) => {
+                    st.done = true;
+                    return match st.decoder.finish() {
+                        Some(rest) => Some((parse_pull_line(&rest), st)),
+                        None => Some((Err(Error::Truncated), st)),
+                    };
+                }
+            }
+        }
+    }))
+}
+
+fn parse_pull_line(line: &[u8]) -> Result<PullProgress> {
+    #[derive(Deserialize)]
+    struct Wire {
+        #[serde(default)]
+        status: String,
+        digest: Option<String>,
+        total: Option<u64>,
+        completed: Option<u64>,
+        error: Option<String>,
+    }
+    let wire: Wire = serde_json::from_slice(line).map_err(|err| Error::Protocol {
+        reason: err.to_string(),
+        line: excerpt(line),
+    })?;
+    if let Some(message) = wire.error {
+        return Err(Error::Server { message });
+    }
+    Ok(PullProgress {
+        status: wire.status,
+        digest: wire.digest,
+        total: wire.total,
+        completed: wire.completed,
+    })
 }
 
 /// One line of `/api/chat` output. Unknown fields are ignored: Ollama adds fields over time.

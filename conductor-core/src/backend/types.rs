@@ -584,6 +584,28 @@ pub struct LoadReport {
     pub loaded: bool,
 }
 
+/// One progress line of a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    /// Ollama's status text: `pulling manifest`, `pulling 6a0746a1ec1a`, `verifying sha256
+    /// digest`, `writing manifest`, `success`.
+    pub status: String,
+    /// The layer being downloaded, if any.
+    pub digest: Option<String>,
+    /// The layer's size in bytes, if known.
+    pub total: Option<u64>,
+    /// Bytes of the layer downloaded so far.
+    pub completed: Option<u64>,
+}
+
+impl PullProgress {
+    /// True for the last line of a successful pull.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        self.status == "success"
+    }
+}
+
 /// The server's version string, e.g. `0.24.0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerVersion(pub String);

@@ -1,0 +1,308 @@
+//! `conductor bench`: time to first token, tokens/s, load time and the prompt-cache effect of a
+//! byte-stable personality, against the configured Ollama and model; and the same request sent
+//! by a bare HTTP client in the same run, so conductor's own overhead reads as a ratio.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use conductor_core::{ChatEvent, Conductor, GenerationStats, Message, RunnerOptions};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::cli::{BenchArgs, GlobalArgs};
+use crate::commands::load_config;
+use crate::exit::Failure;
+use crate::output::table;
+
+/// One timed answer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    ttft: Option<Duration>,
+    total: Duration,
+    client_rate: Option<f64>,
+    stats: GenerationStats,
+}
+
+const QUESTIONS: &[&str] = &[
+    "Name three uses of a hash map.",
+    "What does a compiler do, in two sentences?",
+    "Give one tip for writing clear commit messages.",
+    "Why do CPUs have caches?",
+    "What is a race condition?",
+];
+
+/// Runs the command.
+pub async fn run(global: &GlobalArgs, args: BenchArgs) -> Result<ExitCode, Failure> {
+    if args.runs == 0 {
+        return Err(Failure::Usage("--runs must be at least 1".into()));
+    }
+    let config = load_config(global)?;
+    let mut settings = config.settings.clone();
+    settings.options = RunnerOptions {
+        num_predict: Some(args.tokens),
+        temperature: Some(0.0),
+        seed: Some(42),
+        ..RunnerOptions::default()
+    }
+    .or(settings.options);
+    let conductor = Conductor::from_settings(&settings)?;
+    let model = settings.model.clone();
+    let residency = match conductor.guard() {
+        Some(guard) => {
+            guard
+                .check(&model, &settings.options, settings.keep_alive)
+                .await?
+        }
+        None => return Err(Failure::other("no residency guard")),
+    };
+    let processor = residency
+        .running
+        .as_ref()
+        .map_or_else(|| "not loaded".to_owned(), |r| r.processor().to_string());
+
+    let http = reqwest::Client::new();
+    let url = settings.host.join("/api/chat");
+    let (mut turn1, mut turn2, mut raw) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..args.runs {
+        let question = QUESTIONS[usize::try_from(i).unwrap_or(0) % QUESTIONS.len()];
+        let mut chat = conductor.chat();
+        turn1.push(timed(&mut chat, question).await?);
+        turn2.push(timed(&mut chat, "Say that again in fewer words.").await?);
+        // The same first request, bare: serde_json + reqwest, no conductor in between.
+        let messages = vec![
+            Message::system(conductor.chat().system_prompt()),
+            Message::user(question),
+        ];
+        raw.push(raw_request(&http, &url, &model, &messages, &settings.options).await?);
+    }
+    let report = Report {
+        model: &model,
+        personality: settings.personality.as_str(),
+        processor: &processor,
+        runs: args.runs,
+        tokens: args.tokens,
+        turn1: &turn1,
+        turn2: &turn2,
+        raw: &raw,
+    };
+    if args.json {
+        println!("{:#}", report.json());
+    } else {
+        report.print();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn timed(chat: &mut conductor_core::Chat, text: &str) -> Result<Sample, Failure> {
+    let started = Instant::now();
+    let mut turn = chat.send(text).await?;
+    let mut sample = Sample::default();
+    let (mut first, mut last, mut tokens) = (None, None, 0u64);
+    while let Some(event) = turn.next().await {
+        match event? {
+            ChatEvent::Content(_) => {
+                let now = started.elapsed();
+                first.get_or_insert(now);
+                last = Some(now);
+                tokens += 1;
+            }
+            ChatEvent::Done(done) => sample.stats = done.stats,
+            _ => {}
+        }
+    }
+    sample.total = started.elapsed();
+    sample.ttft = first;
+    sample.client_rate = rate(tokens, first, last);
+    Ok(sample)
+}
+
+fn rate(tokens: u64, first: Option<Duration>, last: Option<Duration>) -> Option<f64> {
+    let span = last?.checked_sub(first?)?.as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    (tokens > 1 && span > 0.0).then(|| (tokens - 1) as f64 / span)
+}
+
+async fn raw_request(
+    http: &reqwest::Client,
+    url: &str,
+    model: &str,
+    messages: &[Message],
+    options: &RunnerOptions,
+) -> Result<Sample, Failure> {
+    let body = json!({
+        "model": model,
+        "messages": messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect::<Vec<_>>(),
+        "options": options,
+        "stream": true,
+    });
+    let started = Instant::now();
+    let response = http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|err| Failure::other(format!("raw request failed: {err}")))?;
+    let mut bytes = response.bytes_stream();
+    let mut buffer = Vec::new();
+    let mut sample = Sample::default();
+    let (mut first, mut last, mut tokens) = (None, None, 0u64);
+    while let Some(chunk) = bytes.next().await {
+        let chunk = chunk.map_err(|err| Failure::other(format!("raw stream failed: {err}")))?;
+        buffer.extend_from_slice(&chunk);
+        while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=pos).collect();
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if value["message"]["content"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+            {
+                let now = started.elapsed();
+                first.get_or_insert(now);
+                last = Some(now);
+                tokens += 1;
+            }
+            if value["done"].as_bool() == Some(true) {
+                let ns = |k: &str| Duration::from_nanos(value[k].as_u64().unwrap_or(0));
+                sample.stats = GenerationStats {
+                    total_duration: ns("total_duration"),
+                    load_duration: ns("load_duration"),
+                    prompt_eval_count: value["prompt_eval_count"].as_u64().unwrap_or(0),
+                    prompt_eval_duration: ns("prompt_eval_duration"),
+                    eval_count: value["eval_count"].as_u64().unwrap_or(0),
+                    eval_duration: ns("eval_duration"),
+                };
+            }
+        }
+    }
+    sample.total = started.elapsed();
+    sample.ttft = first;
+    sample.client_rate = rate(tokens, first, last);
+    Ok(sample)
+}
+
+/// min, median, max of the values present.
+fn spread(values: impl Iterator<Item = Option<f64>>) -> Option<(f64, f64, f64)> {
+    let mut v: Vec<f64> = values.flatten().collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some((v[0], v[v.len() / 2], v[v.len() - 1]))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Report<'a> {
+    model: &'a str,
+    personality: &'a str,
+    processor: &'a str,
+    runs: u32,
+    tokens: i32,
+    turn1: &'a [Sample],
+    turn2: &'a [Sample],
+    raw: &'a [Sample],
+}
+
+type Metric = (&'static str, fn(&Sample) -> Option<f64>);
+
+const METRICS: &[Metric] = &[
+    ("ttft_ms", |s| s.ttft.map(ms)),
+    ("total_ms", |s| Some(ms(s.total))),
+    ("tokens_per_s_client", |s| s.client_rate),
+    ("tokens_per_s_server", |s| s.stats.tokens_per_second()),
+    ("load_ms", |s| Some(ms(s.stats.load_duration))),
+    ("prompt_eval_ms", |s| Some(ms(s.stats.prompt_eval_duration))),
+    ("prompt_tokens", |s| {
+        #[allow(clippy::cast_precision_loss)]
+        Some(s.stats.prompt_eval_count as f64)
+    }),
+];
+
+impl Report<'_> {
+    fn series(&self, name: &str, samples: &[Sample]) -> Option<(f64, f64, f64)> {
+        let (_, get) = METRICS.iter().find(|(n, _)| *n == name)?;
+        spread(samples.iter().map(get))
+    }
+
+    fn ratio(&self, name: &str) -> Option<f64> {
+        let (_, conductor, _) = self.series(name, self.turn1)?;
+        let (_, raw, _) = self.series(name, self.raw)?;
+        (raw > 0.0).then(|| conductor / raw)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let group = |samples: &[Sample]| {
+            let mut object = serde_json::Map::new();
+            for (name, _) in METRICS {
+                if let Some((min, median, max)) = self.series(name, samples) {
+                    object.insert(
+                        (*name).to_owned(),
+                        json!({"min": min, "median": median, "max": max}),
+                    );
+                }
+            }
+            serde_json::Value::Object(object)
+        };
+        json!({
+            "model": self.model,
+            "personality": self.personality,
+            "processor": self.processor,
+            "runs": self.runs,
+            "tokens": self.tokens,
+            "conductor_turn1": group(self.turn1),
+            "conductor_turn2": group(self.turn2),
+            "raw_http_turn1": group(self.raw),
+            "first_request_prompt_eval_ms": self.turn1.first().map(|s| ms(s.stats.prompt_eval_duration)),
+            "overhead_ratio": { "ttft": self.ratio("ttft_ms"), "total": self.ratio("total_ms") },
+        })
+    }
+
+    fn print(&self) {
+        println!(
+            "{} · personality {} · {} · {} runs of {} tokens",
+            self.model, self.personality, self.processor, self.runs, self.tokens
+        );
+        let fmt = |v: Option<(f64, f64, f64)>| {
+            v.map_or_else(
+                || vec!["-".into(), "-".into(), "-".into()],
+                |(a, b, c)| vec![format!("{a:.1}"), format!("{b:.1}"), format!("{c:.1}")],
+            )
+        };
+        let mut rows = Vec::new();
+        for (label, name, samples) in [
+            ("time to first token, ms", "ttft_ms", self.turn1),
+            ("  same request, raw HTTP", "ttft_ms", self.raw),
+            ("tokens/s as received", "tokens_per_s_client", self.turn1),
+            ("tokens/s by Ollama", "tokens_per_s_server", self.turn1),
+            ("load, ms", "load_ms", self.turn1),
+            ("prompt eval turn 1, ms", "prompt_eval_ms", self.turn1),
+            ("prompt eval turn 2, ms", "prompt_eval_ms", self.turn2),
+            ("prompt tokens turn 2", "prompt_tokens", self.turn2),
+            ("total, ms", "total_ms", self.turn1),
+            ("  same request, raw HTTP", "total_ms", self.raw),
+        ] {
+            let mut row = vec![label.to_owned()];
+            row.extend(fmt(self.series(name, samples)));
+            rows.push(row);
+        }
+        println!("{}", table(&["", "MIN", "MEDIAN", "MAX"], &rows));
+        if let Some(first) = self.turn1.first() {
+            println!(
+                "first request (personality not yet cached): {} prompt tokens in {:.1} ms",
+                first.stats.prompt_eval_count,
+                ms(first.stats.prompt_eval_duration)
+            );
+        }
+        println!(
+            "conductor / raw HTTP (median): TTFT {} · total {}",
+            self.ratio("ttft_ms")
+                .map_or_else(|| "-".into(), |r| format!("{r:.3}×")),
+            self.ratio("total_ms")
+                .map_or_else(|| "-".into(), |r| format!("{r:.3}×"))
+        );
+    }
+}
