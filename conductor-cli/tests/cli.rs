@@ -1,0 +1,688 @@
+//! The `conductor` binary end to end, against the Ollama stand-in.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use conductor_tests::{Fault, Reply, Residency, StandIn};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conductor");
+
+/// A command with a clean environment: no user config, no inherited Ollama settings.
+fn command(home: &Path, host: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "OLLAMA_HOST",
+        "CONDUCTOR_CONFIG",
+        "CONDUCTOR_MODEL",
+        "CONDUCTOR_PERSONALITY",
+        "CONDUCTOR_GPU_POLICY",
+        "CONDUCTOR_OLLAMA_TOKEN",
+        "CONDUCTOR_LOG",
+        "NO_COLOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("OLLAMA_HOST", host)
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Env {
+    ollama: StandIn,
+    home: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new() -> Self {
+        Self {
+            ollama: StandIn::start().await,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = command(self.home.path(), &self.ollama.host());
+        cmd.args(args);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(self.cmd(args), None).await
+    }
+
+    async fn run_with(&self, mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
+        tokio::task::spawn_blocking(move || {
+            if stdin.is_some() {
+                cmd.stdin(Stdio::piped());
+            }
+            let mut child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            if let Some(input) = stdin {
+                let mut pipe = child.stdin.take().unwrap();
+                // A reader that stops early must not fail the test: ignore EPIPE.
+                let _ = pipe.write_all(&input);
+            }
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_streams_exactly_the_answer_to_stdout() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["Hello", ", ", "wörld", " 🦀"]);
+    let out = env.run(&["ask", "say", "hello"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Hello, wörld 🦀\n");
+    assert_eq!(
+        stderr(&out),
+        "",
+        "nothing but the answer, and no spinner off a terminal"
+    );
+    let request = env.ollama.requests_to("/api/chat").pop().unwrap();
+    let messages = request.messages();
+    assert_eq!(messages[0].0, "system");
+    assert!(messages[0].1.contains("Yollayah"));
+    assert_eq!(messages[1].1, "say hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_is_the_prompt_or_its_context() {
+    let env = Env::new().await;
+    let out = env
+        .run_with(env.cmd(&["ask"]), Some(b"what is 2+2?".to_vec()))
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.ollama.requests_to("/api/chat")[0].messages()[1].1,
+        "what is 2+2?"
+    );
+
+    let diff = b"diff --git a/x b/x\n+fn main() {}\n".to_vec();
+    let out = env
+        .run_with(env.cmd(&["ask", "review this"]), Some(diff))
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.ollama.requests_to("/api/chat")[1].messages()[1].1,
+        "review this\n\ndiff --git a/x b/x\n+fn main() {}\n"
+    );
+
+    let out = env
+        .run_with(env.cmd(&["ask", "-"]), Some(b"dash form".to_vec()))
+        .await;
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        env.ollama.requests_to("/api/chat")[2].messages()[1].1,
+        "dash form"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_and_invalid_stdin() {
+    let env = Env::new().await;
+    let eight_mib = vec![b'x'; 8 << 20];
+    let out = env
+        .run_with(env.cmd(&["ask", "summarize"]), Some(eight_mib))
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sent = env
+        .ollama
+        .requests_to("/api/chat")
+        .pop()
+        .unwrap()
+        .messages()[1]
+        .1
+        .len();
+    assert_eq!(sent, "summarize\n\n".len() + (8 << 20));
+
+    let out = env
+        .run_with(env.cmd(&["ask"]), Some(b"caf\xe9 latin-1".to_vec()))
+        .await;
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("stdin is not UTF-8 text (invalid byte at offset 3)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let too_big = vec![b'x'; (16 << 20) + 1];
+    let out = env.run_with(env.cmd(&["ask"]), Some(too_big)).await;
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("larger than 16 MiB"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env.run(&["ask"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("nothing to ask"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_has_answer_metrics_and_residency() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["four"]);
+    env.ollama
+        .set_residency("llama3.2:3b", Residency::gpu(4_152_782_848).context(4096));
+    let out = env.run(&["ask", "--json", "2+2?"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["model"], "llama3.2:3b");
+    assert_eq!(v["personality"], "yollayah");
+    assert_eq!(v["answer"], "four");
+    assert_eq!(v["done_reason"], "stop");
+    assert_eq!(v["complete"], true);
+    for key in [
+        "ttft_ms",
+        "tokens_per_s_server",
+        "eval_count",
+        "prompt_eval_count",
+        "prompt_eval_ms",
+        "load_ms",
+        "total_ms",
+    ] {
+        assert!(!v["metrics"][key].is_null(), "metrics.{key} in {v}");
+    }
+    assert_eq!(v["residency"]["processor"], "100% GPU");
+    assert_eq!(v["residency"]["size"], 4_152_782_848u64);
+    assert_eq!(v["residency"]["size_vram"], 4_152_782_848u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_messages() {
+    let env = Env::new().await;
+    // 2: usage.
+    let out = env.run(&["ask", "--no-such-flag"]).await;
+    assert_eq!(code(&out), 2);
+    // 4: unreachable, naming the host and how to start Ollama.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = env
+        .run(&["ask", "--host", &format!("127.0.0.1:{dead}"), "hi"])
+        .await;
+    assert_eq!(code(&out), 4);
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!(
+            "cannot reach Ollama at http://127.0.0.1:{dead} (connection refused)"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ollama serve"), "{text}");
+    // 5: model not found, with the pull suggested.
+    let out = env.run(&["ask", "-m", "nope:7b", "hi"]).await;
+    assert_eq!(code(&out), 5);
+    assert!(
+        stderr(&out).contains("model 'nope:7b' not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("ollama pull nope:7b"),
+        "{}",
+        stderr(&out)
+    );
+    // 4: a server error, with Ollama's own message.
+    env.ollama.push_reply(Reply::status(
+        500,
+        "llama runner process has terminated: signal: killed",
+    ));
+    let out = env.run(&["ask", "hi"]).await;
+    assert_eq!(code(&out), 4);
+    assert!(
+        stderr(&out).contains("llama runner process has terminated"),
+        "{}",
+        stderr(&out)
+    );
+    // 6: a personality that does not exist, or is not a name.
+    let out = env.run(&["ask", "-p", "nobody", "hi"]).await;
+    assert_eq!(code(&out), 6);
+    assert!(
+        stderr(&out).contains("personality 'nobody' not found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["ask", "-p", "../../etc/passwd", "hi"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid personality name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_config_names_file_line_and_column() {
+    let env = Env::new().await;
+    let file = env.home.path().join("bad.toml");
+    std::fs::write(&file, "model = \"x\"\n[gpu]\npolicy = \"sometimes\"\n").unwrap();
+    let out = env
+        .run(&["--config", file.to_str().unwrap(), "ask", "hi"])
+        .await;
+    assert_eq!(code(&out), 6);
+    assert!(
+        stderr(&out).contains(&format!("{}:3:10:", file.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    // A personality file in the user directory that does not parse.
+    let dir = env.home.path().join(".config/conductor/personalities");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mine.toml"),
+        "name = \"mine\"\ndescription = \"d\"\nprompt = \"p\"\nvoice = \"loud\"\n",
+    )
+    .unwrap();
+    let out = env.run(&["ask", "-p", "mine", "hi"]).await;
+    assert_eq!(code(&out), 6);
+    assert!(
+        stderr(&out).contains("mine.toml:4:1: unknown field `voice`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_resident_under_enforce_exits_3_and_warn_answers() {
+    let env = Env::new().await;
+    env.ollama.set_residency(
+        "m3b-numgpu1",
+        Residency::split(25_712_097_280, 7_909_500_928).context(131_072),
+    );
+    let out = env.run(&["ask", "-m", "m3b-numgpu1", "hi"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("not fully on the GPU (69%/31% CPU/GPU)"),
+        "{text}"
+    );
+    assert!(text.contains("num_gpu counts layers"), "{text}");
+    assert!(text.contains("PARAMETER num_gpu"), "{text}");
+    assert_eq!(stdout(&out), "");
+    assert!(env.ollama.requests_to("/api/chat").is_empty());
+
+    env.ollama.reply_with(&["answered anyway"]);
+    let out = env
+        .run(&["ask", "-m", "m3b-numgpu1", "--gpu-policy", "warn", "hi"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "answered anyway\n");
+    assert!(
+        stderr(&out).contains("warning: model 'm3b-numgpu1' is not fully on the GPU"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_verify_is_a_ci_gate() {
+    let env = Env::new().await;
+    env.ollama
+        .set_residency("m3b-4k", Residency::gpu(4_152_782_848).context(4096));
+    let out = env.run(&["gpu", "verify", "-m", "m3b-4k"]).await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("100% GPU") && text.contains("✓ fully on the GPU"),
+        "{text}"
+    );
+    assert!(text.contains("tokens/s"), "{text}");
+
+    env.ollama.set_residency(
+        "m3b",
+        Residency::split(25_712_097_280, 7_265_650_688).context(131_072),
+    );
+    let out = env.run(&["gpu", "verify", "-m", "m3b", "--json"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["resident"], false);
+    assert_eq!(v["running"]["processor"], "72%/28% CPU/GPU");
+    assert!(v["diagnosis"]["summary"].as_str().is_some());
+    assert!(v["generation"]["tokens"].as_u64().unwrap() > 0);
+
+    let out = env.run(&["gpu", "verify", "-m", "missing"]).await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_keeps_what_was_printed_and_exits_130() {
+    let env = Env::new().await;
+    let tokens: Vec<String> = (0..200).map(|i| format!("t{i} ")).collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    env.ollama
+        .push_reply(Reply::tokens(&tokens).chunk_delay(Duration::from_millis(20)));
+    let mut cmd = env.cmd(&["ask", "count"]);
+    let (partial, status) = tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        // Wait until some of the answer was printed.
+        while !String::from_utf8_lossy(&seen).contains("t5 ") {
+            let n = out.read(&mut buf).unwrap();
+            assert!(n > 0, "stdout closed early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        out.read_to_end(&mut seen).unwrap();
+        (String::from_utf8(seen).unwrap(), child.wait().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(partial.starts_with("t0 t1 t2 t3 t4 t5 "), "{partial}");
+    assert!(!partial.contains("t199"), "stopped early");
+    // The request was dropped: the stand-in saw the connection close.
+    assert!(env.ollama.wait_for_aborts(1, Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_keeps_the_partial_answer_and_fails() {
+    let env = Env::new().await;
+    env.ollama.push_reply(
+        Reply::tokens(&["partial", " answer", " lost"]).fault(Fault::Drop { after: 2 }),
+    );
+    let out = env.run(&["ask", "x"]).await;
+    assert_eq!(code(&out), 4);
+    assert_eq!(stdout(&out), "partial answer\n");
+    assert!(
+        stderr(&out).contains("ended before the answer was complete")
+            || stderr(&out).contains("broke"),
+        "{}",
+        stderr(&out)
+    );
+
+    env.ollama
+        .push_reply(Reply::tokens(&["kept", " too"]).fault(Fault::ErrorLine {
+            after: 1,
+            message: "model runner crashed".into(),
+        }));
+    let out = env.run(&["ask", "--json", "x"]).await;
+    assert_eq!(code(&out), 4);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["answer"], "kept");
+    assert_eq!(v["complete"], false);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("model runner crashed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personality_show_prints_the_system_prompt_exactly_as_sent() {
+    let env = Env::new().await;
+    let out = env
+        .run(&[
+            "personality",
+            "show",
+            "sage",
+            "--system",
+            "Answer in French.",
+        ])
+        .await;
+    assert_eq!(code(&out), 0);
+    let catalog = conductor_core::PersonalityCatalog::builtin();
+    let expected =
+        conductor_core::compose(&catalog.load("sage").unwrap(), Some("Answer in French."));
+    assert_eq!(stdout(&out), expected);
+
+    let out = env
+        .run(&[
+            "ask",
+            "-p",
+            "sage",
+            "--system",
+            "Answer in French.",
+            "bonjour",
+        ])
+        .await;
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        env.ollama.requests_to("/api/chat")[0].messages()[0].1,
+        expected
+    );
+
+    let out = env.run(&["personality", "list"]).await;
+    let text = stdout(&out);
+    for name in ["yollayah *", "forge", "sage"] {
+        assert!(text.contains(name), "{text}");
+    }
+
+    let out = env.run(&["ask", "--no-personality", "plain"]).await;
+    assert_eq!(code(&out), 0);
+    let messages = env.ollama.requests_to("/api/chat")[1].messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].0, "user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_show_tells_origins_and_hides_the_token() {
+    let env = Env::new().await;
+    let mut cmd = env.cmd(&["-m", "from-flag", "config", "show"]);
+    cmd.env("CONDUCTOR_OLLAMA_TOKEN", "sk-top-secret")
+        .env("CONDUCTOR_PERSONALITY", "forge");
+    let out = env.run_with(cmd, None).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("model") && l.contains("from-flag") && l.ends_with("flag")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("personality")
+            && l.contains("forge")
+            && l.ends_with("environment")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gpu.policy") && l.ends_with("default")),
+        "{text}"
+    );
+    assert!(text.contains("(set, hidden)"), "{text}");
+    assert!(!text.contains("sk-top-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_reaches_ollama_but_never_the_logs() {
+    let env = Env::new().await;
+    let mut cmd = env.cmd(&["--log", "trace", "ask", "--json", "hi"]);
+    cmd.env("CONDUCTOR_OLLAMA_TOKEN", "sk-top-secret");
+    let out = env.run_with(cmd, None).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("residency checked"),
+        "trace logs were written"
+    );
+    assert!(!stderr(&out).contains("sk-top-secret"));
+    assert!(!stdout(&out).contains("sk-top-secret"));
+    let request = env.ollama.requests_to("/api/chat").pop().unwrap();
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer sk-top-secret")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prompt_is_not_logged_at_info() {
+    let env = Env::new().await;
+    let out = env
+        .run(&["--log", "info", "ask", "my secret question"])
+        .await;
+    assert_eq!(code(&out), 0);
+    assert!(stderr(&out).contains("answer complete"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("my secret question"));
+    let out = env.run(&["--log", "nope=debug", "ask", "x"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("unknown log component"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_doctor_and_gpu_status() {
+    let env = Env::new().await;
+    env.ollama
+        .set_residency("llama3.2:3b", Residency::gpu(4_152_782_848).context(4096));
+    let out = env.run(&["doctor"]).await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "✓ Ollama: version 0.24.0",
+        "✓ model: llama3.2:3b is present",
+        "✓ residency: 100% GPU",
+        "all good",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    let out = env.run(&["models"]).await;
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("llama3.2:3b") && l.contains("100% GPU")),
+        "{text}"
+    );
+    assert!(text.contains("tiny:latest"));
+
+    let out = env.run(&["gpu", "status"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("llama3.2:3b"), "{}", stdout(&out));
+
+    let out = env.run(&["-m", "absent:1b", "doctor"]).await;
+    assert_eq!(code(&out), 5);
+    assert!(
+        stdout(&out).contains("ollama pull absent:1b"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_shows_progress_and_fails_clearly_offline() {
+    let env = Env::new().await;
+    let out = env.run(&["pull", "llama3.2:1b"]).await;
+    assert_eq!(code(&out), 4);
+    assert!(
+        stderr(&out).contains("cannot reach the model registry"),
+        "{}",
+        stderr(&out)
+    );
+
+    env.ollama.set_pull_layers(&[
+        (
+            "sha256:74701a8c35f6c8d9a4b91f3f3497643001d63e0c7a84e085bed452548fa88d45",
+            1_321_082_688,
+        ),
+        (
+            "sha256:966de95ca8a62200913e3f8bfbf84c8494536f1b94b49166851e76644e966396",
+            1_429,
+        ),
+    ]);
+    let out = env.run(&["pull", "llama3.2:1b"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "pulled llama3.2:1b\n");
+    let log = stderr(&out);
+    assert!(
+        log.contains("pulling manifest") && log.contains("verifying sha256 digest"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reports_ratios_against_raw_http() {
+    let env = Env::new().await;
+    let out = env
+        .run(&["bench", "-n", "2", "--tokens", "4", "--json"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["runs"], 2);
+    assert!(v["overhead_ratio"]["ttft"].as_f64().unwrap() > 0.0);
+    assert!(
+        v["conductor_turn2"]["prompt_eval_ms"]["median"]
+            .as_f64()
+            .is_some()
+    );
+    // Two chat turns and one raw request per run.
+    assert_eq!(env.ollama.requests_to("/api/chat").len(), 6);
+}
+
+#[test]
+fn completions_generate_for_every_shell() {
+    let home = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = command(home.path(), "127.0.0.1:1")
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("conductor") && text.contains("personality"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let home = tempfile::tempdir().unwrap();
+    let out = command(home.path(), "127.0.0.1:1")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in ["3    the model is not fully on the GPU", "130  interrupted"] {
+        assert!(text.contains(line), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_model_load_does_not_time_out() {
+    let env = Env::new().await;
+    env.ollama
+        .push_reply(Reply::tokens(&["loaded"]).first_byte_delay(Duration::from_millis(1500)));
+    let started = Instant::now();
+    let out = env.run(&["ask", "x"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "loaded\n");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}
