@@ -91,22 +91,19 @@ fn parse_host(value: &str) -> Result<OllamaHost, String> {
 
 impl GlobalArgs {
     /// The flags as a configuration layer (the highest-precedence one).
-    pub fn sources(&self) -> Result<ConfigSources, String> {
+    pub fn sources(&self) -> Result<ConfigSources, crate::exit::Failure> {
         let mut flags = ConfigLayer::default();
         flags.ollama.host = self.host.clone();
         flags.model = self.model.clone();
         if let Some(name) = &self.personality {
-            flags.personality =
-                Some(conductor_core::PersonalityName::new(name).map_err(|e| e.to_string())?);
+            flags.personality = Some(conductor_core::PersonalityName::new(name)?);
         }
         flags.gpu.policy = self.gpu_policy.map(Into::into);
         flags.options.num_ctx = self.num_ctx;
         if let Some(keep_alive) = &self.keep_alive {
-            flags.keep_alive = Some(
-                keep_alive
-                    .parse()
-                    .map_err(|e| format!("invalid --keep-alive {keep_alive:?}: {e}"))?,
-            );
+            flags.keep_alive = Some(keep_alive.parse().map_err(|e| {
+                crate::exit::Failure::Usage(format!("invalid --keep-alive {keep_alive:?}: {e}"))
+            })?);
         }
         Ok(ConfigSources {
             config_file: self.config.clone(),

@@ -130,7 +130,8 @@ mod tests {
     fn sizes_print_like_ollama() {
         assert_eq!(bytes(25_182_500_864), "25.2 GB");
         assert_eq!(bytes(4_152_782_848), "4.2 GB");
-        assert_eq!(gib(2_363_490_304), "2254 MiB");
+        assert_eq!(gib(2_363_490_304), "2.2 GiB");
+        assert_eq!(gib(512 << 20), "512 MiB");
         assert_eq!(gib(20_079_255_552), "18.7 GiB");
     }
 

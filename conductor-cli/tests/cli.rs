@@ -271,7 +271,7 @@ async fn exit_codes_and_messages() {
         stderr(&out)
     );
     let out = env.run(&["ask", "-p", "../../etc/passwd", "hi"]).await;
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("invalid personality name"),
         "{}",

@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         &mut std::io::stdin().lock(),
         std::io::stdin().is_terminal(),
     )?;
-    let mut sources = global.sources().map_err(Failure::Usage)?;
+    let mut sources = global.sources()?;
     if args.think {
         sources.flags.think = Some(true);
     }

@@ -41,7 +41,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         color: output::stdout_color(),
         worst: None,
     };
-    let sources = global.sources().map_err(Failure::Usage)?;
+    let sources = global.sources()?;
     let config = match LoadedConfig::load(sources) {
         Ok(config) => {
             let file = config.file.as_ref().map_or_else(

@@ -17,7 +17,7 @@ use crate::exit::Failure;
 
 /// Loads the configuration with the global flags on top.
 pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, Failure> {
-    let sources = global.sources().map_err(Failure::Usage)?;
+    let sources = global.sources()?;
     Ok(LoadedConfig::load(sources)?)
 }
 
