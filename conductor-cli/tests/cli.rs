@@ -686,3 +686,92 @@ async fn slow_model_load_does_not_time_out() {
     assert_eq!(stdout(&out), "loaded\n");
     assert!(started.elapsed() >= Duration::from_millis(1500));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_matrix_at_the_command_line() {
+    let env = Env::new().await;
+    let config = env.home.path().join("fast.toml");
+    std::fs::write(
+        &config,
+        "[ollama]\nidle_timeout = \"300ms\"\nmax_retries = 2\n",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+
+    // 503 until the retries run out: a clear error, exit 4; three requests were sent.
+    for _ in 0..3 {
+        env.ollama.push_reply(Reply::status(
+            503,
+            "server busy, please try again.  maximum pending requests exceeded",
+        ));
+    }
+    let out = env.run(&["--config", cfg, "ask", "x"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Ollama is busy (HTTP 503) after 3 attempts"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("OLLAMA_MAX_QUEUE"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.ollama.requests_to("/api/chat").len(), 3);
+
+    // 429 once, then an answer: retried transparently.
+    env.ollama
+        .push_reply(Reply::status(429, "too many requests"));
+    env.ollama.push_reply(Reply::tokens(&["after retry"]));
+    let out = env.run(&["--config", cfg, "ask", "x"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "after retry\n");
+
+    // A malformed line: a typed error naming the problem, the partial answer kept.
+    env.ollama
+        .push_reply(Reply::tokens(&["good", " bad"]).fault(Fault::Malformed {
+            after: 1,
+            line: "{not json".into(),
+        }));
+    let out = env.run(&["--config", cfg, "ask", "x"]).await;
+    assert_eq!(code(&out), 4);
+    assert_eq!(stdout(&out), "good\n");
+    assert!(
+        stderr(&out).contains("malformed response from Ollama"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A stall longer than the idle timeout.
+    env.ollama
+        .push_reply(Reply::tokens(&["before", " after"]).fault(Fault::Stall {
+            after: 1,
+            stall: Duration::from_secs(5),
+        }));
+    let out = env.run(&["--config", cfg, "ask", "x"]).await;
+    assert_eq!(code(&out), 4);
+    assert_eq!(stdout(&out), "before\n");
+    assert!(
+        stderr(&out).contains("no data from Ollama for 300 ms while streaming the answer"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An unresolvable host.
+    let out = env
+        .run(&["--host", "no-such-host.invalid", "ask", "x"])
+        .await;
+    assert_eq!(code(&out), 4);
+    assert!(
+        stderr(&out).contains("cannot reach Ollama at http://no-such-host.invalid:11434"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Lines split at every byte, through the whole binary.
+    env.ollama.push_reply(
+        Reply::tokens(&["ünï", "cödé ", "🦀"]).chunking(conductor_tests::Chunking::SplitEvery(1)),
+    );
+    let out = env.run(&["ask", "x"]).await;
+    assert_eq!(stdout(&out), "ünïcödé 🦀\n");
+}
