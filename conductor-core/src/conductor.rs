@@ -147,6 +147,13 @@ impl Conductor {
         } else {
             Arc::new(RemoteProbe)
         };
+        if settings.gpu_policy != crate::config::GpuPolicy::Off {
+            // Overlaps NVML's start-up with the first request's preload.
+            let warm = Arc::clone(&probe);
+            let _ = std::thread::Builder::new()
+                .name("nvml-warm-up".into())
+                .spawn(move || warm.warm_up());
+        }
         let guard = ResidencyGuard::new(
             Arc::clone(&backend),
             probe,

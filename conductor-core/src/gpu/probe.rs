@@ -135,6 +135,10 @@ impl DeviceView {
 pub trait GpuProbe: Send + Sync + fmt::Debug {
     /// A snapshot of the devices now.
     fn snapshot(&self) -> DeviceView;
+
+    /// Does any slow one-time set-up now (NVML's initialisation takes ~20 ms on an H100), so the
+    /// first check does not pay it. Called from a background thread.
+    fn warm_up(&self) {}
 }
 
 /// The NVML probe. NVML is initialised once per process and shared; without the library or the
@@ -160,6 +164,10 @@ fn nvml() -> &'static Result<Nvml, String> {
 }
 
 impl GpuProbe for NvmlProbe {
+    fn warm_up(&self) {
+        let _ = nvml();
+    }
+
     fn snapshot(&self) -> DeviceView {
         let nvml = match nvml() {
             Ok(nvml) => nvml,
