@@ -80,17 +80,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Binary bytes for GPU memory: `18.7 GiB`, `2254 MiB`.
-pub fn gib(n: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let n = n as f64;
-    if n >= 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} GiB", n / (1024.0 * 1024.0 * 1024.0))
-    } else {
-        format!("{:.0} MiB", n / (1024.0 * 1024.0))
-    }
-}
-
 /// A table with left-aligned columns, like `ollama list`.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -130,9 +119,6 @@ mod tests {
     fn sizes_print_like_ollama() {
         assert_eq!(bytes(25_182_500_864), "25.2 GB");
         assert_eq!(bytes(4_152_782_848), "4.2 GB");
-        assert_eq!(gib(2_363_490_304), "2.2 GiB");
-        assert_eq!(gib(512 << 20), "512 MiB");
-        assert_eq!(gib(20_079_255_552), "18.7 GiB");
     }
 
     #[test]

@@ -11,11 +11,11 @@ use tracing::{Instrument, Span, debug, info, info_span, trace};
 
 use crate::backend::{
     Answer, Backend, ChatEvent, ChatRequest, ChatStream, KeepAlive, Message, OllamaBackend, Role,
-    RunnerOptions, collect_answer, incomplete,
+    RunnerOptions, collect_answer,
 };
 use crate::compose::system_message;
 use crate::config::Settings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
 use crate::personality::{Personality, PersonalityCatalog};
 
@@ -276,21 +276,7 @@ impl Chat {
     /// As [`Chat::send`]; a failure mid-answer is [`Error::Incomplete`] with the partial text
     /// (which is also kept in the history).
     pub async fn send_collect(&mut self, text: &str) -> Result<Answer> {
-        let mut turn = self.send(text).await?;
-        let mut answer = Answer::default();
-        while let Some(event) = turn.next().await {
-            match event {
-                Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
-                Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
-                Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
-                Ok(ChatEvent::Warning(_) | ChatEvent::Fixed(_)) => {}
-                Err(err) => return Err(incomplete(answer.content, err)),
-            }
-        }
-        if answer.completion.is_none() {
-            return Err(incomplete(answer.content, Error::Truncated));
-        }
-        Ok(answer)
+        collect_answer(self.send(text).await?).await
     }
 
     /// The messages a request for `text` would carry: system first, then history, then `text`.

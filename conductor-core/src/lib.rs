@@ -55,7 +55,7 @@ pub mod personality;
 
 pub use backend::{
     Answer, Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    KeepAlive, Message, OllamaBackend, Processor, Role, RunnerOptions, RunningModel,
+    KeepAlive, Message, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, TokenTiming,
     collect_answer,
 };
 pub use compose::compose;

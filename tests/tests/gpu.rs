@@ -45,6 +45,21 @@ fn guard(ollama: &StandIn, probe: impl GpuProbe + 'static, policy: GpuPolicy) ->
     ResidencyGuard::new(backend(ollama), Arc::new(probe), policy, MinFraction::FULL)
 }
 
+/// A conductor for `model` speaking as Yollayah, guarded under `policy` with `probe`.
+fn conductor_with(
+    ollama: &StandIn,
+    model: &str,
+    probe: impl GpuProbe + 'static,
+    policy: GpuPolicy,
+) -> Conductor {
+    Conductor::new(
+        backend(ollama),
+        PersonalityCatalog::builtin().load("yollayah").unwrap(),
+        RequestDefaults::for_model(model),
+    )
+    .with_guard(Arc::new(guard(ollama, probe, policy)))
+}
+
 async fn diagnose(
     ollama: &StandIn,
     model: &str,
@@ -434,12 +449,7 @@ async fn a_model_larger_than_the_card() {
 #[tokio::test]
 async fn the_check_is_cached_across_turns_and_renewed_on_change() {
     let ollama = StandIn::start().await;
-    let conductor = Conductor::new(
-        backend(&ollama),
-        PersonalityCatalog::builtin().load("yollayah").unwrap(),
-        RequestDefaults::for_model("tiny"),
-    )
-    .with_guard(Arc::new(guard(&ollama, RemoteProbe, GpuPolicy::Enforce)));
+    let conductor = conductor_with(&ollama, "tiny", RemoteProbe, GpuPolicy::Enforce);
     let mut chat = conductor.chat();
     for turn in 0..5 {
         chat.send_collect(&format!("turn {turn}")).await.unwrap();
@@ -525,16 +535,12 @@ async fn enforce_refuses_before_generating() {
         "m3b-numgpu1",
         Residency::split(LOAD_131K, 7_909_500_928).context(131_072),
     );
-    let conductor = Conductor::new(
-        backend(&ollama),
-        PersonalityCatalog::builtin().load("yollayah").unwrap(),
-        RequestDefaults::for_model("m3b-numgpu1"),
-    )
-    .with_guard(Arc::new(guard(
+    let conductor = conductor_with(
         &ollama,
+        "m3b-numgpu1",
         ScriptedProbe::new(nvml("b01")),
         GpuPolicy::Enforce,
-    )));
+    );
     let err = conductor.ask("hi").await.err().unwrap();
     assert!(matches!(err, Error::NotResident(_)), "{err:?}");
     assert!(err.to_string().contains("69%/31% CPU/GPU"), "{err}");
@@ -552,16 +558,12 @@ async fn warn_generates_after_a_warning_event() {
         "m3b-numgpu1",
         Residency::split(LOAD_131K, 7_909_500_928).context(131_072),
     );
-    let conductor = Conductor::new(
-        backend(&ollama),
-        PersonalityCatalog::builtin().load("yollayah").unwrap(),
-        RequestDefaults::for_model("m3b-numgpu1"),
-    )
-    .with_guard(Arc::new(guard(
+    let conductor = conductor_with(
         &ollama,
+        "m3b-numgpu1",
         ScriptedProbe::new(nvml("b01")),
         GpuPolicy::Warn,
-    )));
+    );
     let mut stream = conductor.ask("hi").await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
     let ChatEvent::Warning(d) = first else {
@@ -583,16 +585,12 @@ async fn fix_shrinks_the_context_reloads_and_reports_exactly_what_changed() {
         Residency::split(LOAD_131K, 7_265_650_688).context(131_072),
     );
     ollama.set_residency_if_option("m3b", "num_ctx", Residency::gpu(4_152_782_848));
-    let conductor = Conductor::new(
-        backend(&ollama),
-        PersonalityCatalog::builtin().load("yollayah").unwrap(),
-        RequestDefaults::for_model("m3b"),
-    )
-    .with_guard(Arc::new(guard(
+    let conductor = conductor_with(
         &ollama,
+        "m3b",
         ScriptedProbe::new(nvml("d05")),
         GpuPolicy::Fix,
-    )));
+    );
     let mut chat = conductor.chat();
     let mut turn = chat.send("hi").await.unwrap();
     let first = turn.next().await.unwrap().unwrap();

@@ -2,9 +2,11 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use conductor_core::{ChatEvent, Completion, Conductor, Error, LoadedConfig, RunningModel};
+use conductor_core::{
+    ChatEvent, Completion, Conductor, Error, LoadedConfig, RunningModel, TokenTiming,
+};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -42,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
     let spinner = (!args.json && std::io::stderr().is_terminal())
         .then(|| spinner(&format!("waiting for {model} (loading it if needed)…")));
     let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
-    let started = Instant::now();
+    let mut metrics = TokenTiming::start();
     let mut turn = tokio::select! {
         _ = &mut interrupt => {
             if let Some(s) = &spinner { s.finish_and_clear(); }
@@ -57,7 +59,6 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         },
     };
 
-    let mut metrics = Metrics::default();
     let mut answer = String::new();
     let mut thinking = String::new();
     let mut completion: Option<Completion> = None;
@@ -76,7 +77,7 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         }
         match event {
             Ok(ChatEvent::Content(text)) => {
-                metrics.token(started);
+                metrics.token();
                 answer.push_str(&text);
                 if !args.json && !write_out(&mut stdout, &text) {
                     // stdout closed (e.g. piped into `head`): stop quietly, like other tools.
@@ -114,7 +115,7 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         }
     }
     drop(turn);
-    let total = started.elapsed();
+    let total = metrics.elapsed();
     if !args.json && !answer.is_empty() && !answer.ends_with('\n') {
         let _ = writeln!(stdout);
     }
@@ -236,42 +237,13 @@ fn read_stdin(stdin: &mut impl Read) -> Result<String, Failure> {
     })
 }
 
-/// Client-side timing of the answer.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    first: Option<Duration>,
-    last: Option<Duration>,
-    tokens: u64,
-}
-
-impl Metrics {
-    fn token(&mut self, started: Instant) {
-        let now = started.elapsed();
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-        self.tokens += 1;
-    }
-
-    /// Time to first token.
-    pub fn ttft(&self) -> Option<Duration> {
-        self.first
-    }
-
-    /// Tokens per second as they arrived at the client (between the first and last token).
-    pub fn client_tokens_per_second(&self) -> Option<f64> {
-        let span = self.last?.checked_sub(self.first?)?.as_secs_f64();
-        #[allow(clippy::cast_precision_loss)]
-        (self.tokens > 1 && span > 0.0).then(|| (self.tokens - 1) as f64 / span)
-    }
-}
-
 struct JsonReport<'a> {
     model: &'a str,
     personality: Option<&'a str>,
     answer: &'a str,
     thinking: &'a str,
     completion: Option<&'a Completion>,
-    metrics: &'a Metrics,
+    metrics: &'a TokenTiming,
     total: Duration,
     residency: Option<&'a RunningModel>,
     failure: Option<&'a Failure>,
@@ -293,7 +265,7 @@ fn json_report(r: &JsonReport<'_>) -> serde_json::Value {
         "metrics": {
             "ttft_ms": r.metrics.ttft().map(ms),
             "tokens_per_s_server": stats.and_then(|s| s.tokens_per_second()),
-            "tokens_per_s_client": r.metrics.client_tokens_per_second(),
+            "tokens_per_s_client": r.metrics.tokens_per_second(),
             "eval_count": stats.map(|s| s.eval_count),
             "prompt_eval_count": stats.map(|s| s.prompt_eval_count),
             "prompt_eval_ms": stats.map(|s| ms(s.prompt_eval_duration)),
@@ -325,7 +297,7 @@ fn json_report(r: &JsonReport<'_>) -> serde_json::Value {
 }
 
 fn stats_line(
-    metrics: &Metrics,
+    metrics: &TokenTiming,
     completion: Option<&Completion>,
     residency: Option<&RunningModel>,
 ) -> String {
@@ -333,7 +305,7 @@ fn stats_line(
     if let Some(ttft) = metrics.ttft() {
         parts.push(format!("TTFT {} ms", ttft.as_millis()));
     }
-    if let Some(rate) = metrics.client_tokens_per_second() {
+    if let Some(rate) = metrics.tokens_per_second() {
         parts.push(format!("{rate:.0} tok/s (client)"));
     }
     if let Some(rate) = completion.and_then(|c| c.stats.tokens_per_second()) {

@@ -3,9 +3,9 @@
 //! by a bare HTTP client in the same run, so conductor's own overhead reads as a ratio.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use conductor_core::{ChatEvent, Conductor, GenerationStats, Message, RunnerOptions};
+use conductor_core::{ChatEvent, Conductor, GenerationStats, Message, RunnerOptions, TokenTiming};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -21,6 +21,17 @@ struct Sample {
     total: Duration,
     client_rate: Option<f64>,
     stats: GenerationStats,
+}
+
+impl Sample {
+    fn new(timing: &TokenTiming, stats: GenerationStats) -> Self {
+        Self {
+            ttft: timing.ttft(),
+            total: timing.elapsed(),
+            client_rate: timing.tokens_per_second(),
+            stats,
+        }
+    }
 }
 
 const QUESTIONS: &[&str] = &[
@@ -94,32 +105,17 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> Result<ExitCode, Failu
 }
 
 async fn timed(chat: &mut conductor_core::Chat, text: &str) -> Result<Sample, Failure> {
-    let started = Instant::now();
+    let mut timing = TokenTiming::start();
     let mut turn = chat.send(text).await?;
-    let mut sample = Sample::default();
-    let (mut first, mut last, mut tokens) = (None, None, 0u64);
+    let mut stats = GenerationStats::default();
     while let Some(event) = turn.next().await {
         match event? {
-            ChatEvent::Content(_) => {
-                let now = started.elapsed();
-                first.get_or_insert(now);
-                last = Some(now);
-                tokens += 1;
-            }
-            ChatEvent::Done(done) => sample.stats = done.stats,
+            ChatEvent::Content(_) => timing.token(),
+            ChatEvent::Done(done) => stats = done.stats,
             _ => {}
         }
     }
-    sample.total = started.elapsed();
-    sample.ttft = first;
-    sample.client_rate = rate(tokens, first, last);
-    Ok(sample)
-}
-
-fn rate(tokens: u64, first: Option<Duration>, last: Option<Duration>) -> Option<f64> {
-    let span = last?.checked_sub(first?)?.as_secs_f64();
-    #[allow(clippy::cast_precision_loss)]
-    (tokens > 1 && span > 0.0).then(|| (tokens - 1) as f64 / span)
+    Ok(Sample::new(&timing, stats))
 }
 
 async fn raw_request(
@@ -135,7 +131,7 @@ async fn raw_request(
         "options": options,
         "stream": true,
     });
-    let started = Instant::now();
+    let mut timing = TokenTiming::start();
     let response = http
         .post(url)
         .json(&body)
@@ -144,8 +140,7 @@ async fn raw_request(
         .map_err(|err| Failure::other(format!("raw request failed: {err}")))?;
     let mut bytes = response.bytes_stream();
     let mut buffer = Vec::new();
-    let mut sample = Sample::default();
-    let (mut first, mut last, mut tokens) = (None, None, 0u64);
+    let mut stats = GenerationStats::default();
     while let Some(chunk) = bytes.next().await {
         let chunk = chunk.map_err(|err| Failure::other(format!("raw stream failed: {err}")))?;
         buffer.extend_from_slice(&chunk);
@@ -158,14 +153,11 @@ async fn raw_request(
                 .as_str()
                 .is_some_and(|c| !c.is_empty())
             {
-                let now = started.elapsed();
-                first.get_or_insert(now);
-                last = Some(now);
-                tokens += 1;
+                timing.token();
             }
             if value["done"].as_bool() == Some(true) {
                 let ns = |k: &str| Duration::from_nanos(value[k].as_u64().unwrap_or(0));
-                sample.stats = GenerationStats {
+                stats = GenerationStats {
                     total_duration: ns("total_duration"),
                     load_duration: ns("load_duration"),
                     prompt_eval_count: value["prompt_eval_count"].as_u64().unwrap_or(0),
@@ -176,10 +168,7 @@ async fn raw_request(
             }
         }
     }
-    sample.total = started.elapsed();
-    sample.ttft = first;
-    sample.client_rate = rate(tokens, first, last);
-    Ok(sample)
+    Ok(Sample::new(&timing, stats))
 }
 
 /// min, median, max of the values present.

@@ -14,6 +14,12 @@ pub fn run(global: &GlobalArgs, command: ConfigCommand) -> Result<ExitCode, Fail
     let ConfigCommand::Show { json } = command;
     let config = load_config(global)?;
     let lines = config.explain();
+    let dirs: Vec<String> = config
+        .settings
+        .personality_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     let file = config
         .file
         .as_ref()
@@ -22,12 +28,6 @@ pub fn run(global: &GlobalArgs, command: ConfigCommand) -> Result<ExitCode, Fail
         let settings: Vec<_> = lines
             .iter()
             .map(|l| json!({ "key": l.key, "value": l.value, "origin": l.origin.to_string() }))
-            .collect();
-        let dirs: Vec<String> = config
-            .settings
-            .personality_dirs
-            .iter()
-            .map(|d| d.display().to_string())
             .collect();
         let out =
             json!({ "config_file": file, "settings": settings, "personality_search_path": dirs });
@@ -39,12 +39,6 @@ pub fn run(global: &GlobalArgs, command: ConfigCommand) -> Result<ExitCode, Fail
             .map(|l| vec![l.key.to_owned(), l.value.clone(), l.origin.to_string()])
             .collect();
         println!("{}", table(&["SETTING", "VALUE", "FROM"], &rows));
-        let dirs: Vec<String> = config
-            .settings
-            .personality_dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
         println!(
             "personalities: built in, then {}",
             if dirs.is_empty() {

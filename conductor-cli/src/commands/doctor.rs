@@ -9,7 +9,9 @@ use conductor_core::{Conductor, Error, LoadedConfig, PersonalityCatalog};
 
 use crate::cli::GlobalArgs;
 use crate::exit::{CONFIG, Failure, MODEL_NOT_FOUND, NOT_RESIDENT, OLLAMA};
-use crate::output::{self, gib, paint, style};
+use conductor_core::gpu::gib;
+
+use crate::output::{self, paint, style};
 
 struct Report {
     color: bool,

@@ -3,17 +3,19 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use conductor_core::gpu::{DeviceView, GpuProbe, ResidencyGuard, ResidencyReport, share_line};
-use conductor_core::{ChatEvent, ChatRequest, Conductor, Message, RunningModel};
+use conductor_core::{ChatEvent, ChatRequest, Conductor, Message, RunningModel, TokenTiming};
 use futures::StreamExt;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, GpuCommand};
 use crate::commands::load_config;
 use crate::exit::{Failure, NOT_RESIDENT};
-use crate::output::{self, bytes, gib, paint, style, table};
+use conductor_core::gpu::gib;
+
+use crate::output::{self, bytes, paint, style, table};
 
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, command: GpuCommand) -> Result<ExitCode, Failure> {
@@ -96,31 +98,20 @@ async fn generate_sampling(
     request.options = defaults.options.clone();
     request.options.num_predict = Some(64);
     request.keep_alive = defaults.keep_alive;
-    let started = Instant::now();
+    let mut timing = TokenTiming::start();
     let result = async {
         let mut stream = conductor.backend().chat(request).await?;
         let mut generation = Generation::default();
-        let (mut first, mut last) = (None, None);
         while let Some(event) = stream.next().await {
             match event? {
-                ChatEvent::Content(_) => {
-                    let now = started.elapsed();
-                    first.get_or_insert(now);
-                    last = Some(now);
-                    generation.tokens += 1;
-                }
+                ChatEvent::Content(_) => timing.token(),
                 ChatEvent::Done(done) => generation.server_rate = done.stats.tokens_per_second(),
                 _ => {}
             }
         }
-        generation.ttft = first;
-        if let (Some(first), Some(last)) = (first, last) {
-            let span = last.saturating_sub(first).as_secs_f64();
-            #[allow(clippy::cast_precision_loss)]
-            if generation.tokens > 1 && span > 0.0 {
-                generation.client_rate = Some((generation.tokens - 1) as f64 / span);
-            }
-        }
+        generation.tokens = timing.tokens();
+        generation.ttft = timing.ttft();
+        generation.client_rate = timing.tokens_per_second();
         Ok::<_, conductor_core::Error>(generation)
     }
     .await;

@@ -87,7 +87,10 @@ pub struct Answer {
 ///
 /// # Errors
 /// The first error of the stream, wrapped in [`Error::Incomplete`] when some text had arrived.
-pub async fn collect_answer(mut stream: ChatStream) -> Result<Answer> {
+pub async fn collect_answer<S>(mut stream: S) -> Result<Answer>
+where
+    S: Stream<Item = Result<ChatEvent>> + Unpin,
+{
     let mut answer = Answer::default();
     while let Some(event) = stream.next().await {
         match event {
@@ -102,6 +105,66 @@ pub async fn collect_answer(mut stream: ChatStream) -> Result<Answer> {
         return Err(incomplete(answer.content, Error::Truncated));
     }
     Ok(answer)
+}
+
+/// Client-side timing of an answer: when its tokens arrived.
+///
+/// Ollama's own tokens/s (`eval_count / eval_duration`) leaves out the network and the client;
+/// on an H100 tokens reached the client at ~240/s while Ollama reported 344/s. This measures
+/// what the user sees.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenTiming {
+    started: std::time::Instant,
+    first: Option<std::time::Duration>,
+    last: Option<std::time::Duration>,
+    tokens: u64,
+}
+
+impl TokenTiming {
+    /// Starts the clock (just before sending the request).
+    #[must_use]
+    pub fn start() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            first: None,
+            last: None,
+            tokens: 0,
+        }
+    }
+
+    /// Records one content token arriving now.
+    pub fn token(&mut self) {
+        let now = self.started.elapsed();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        self.tokens += 1;
+    }
+
+    /// Time to first token.
+    #[must_use]
+    pub fn ttft(&self) -> Option<std::time::Duration> {
+        self.first
+    }
+
+    /// Tokens received.
+    #[must_use]
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    /// Time since the start.
+    #[must_use]
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Tokens per second as they arrived, between the first and the last token.
+    #[must_use]
+    pub fn tokens_per_second(&self) -> Option<f64> {
+        let span = self.last?.checked_sub(self.first?)?.as_secs_f64();
+        #[allow(clippy::cast_precision_loss)] // token counts are far below 2^52
+        (self.tokens > 1 && span > 0.0).then(|| (self.tokens - 1) as f64 / span)
+    }
 }
 
 /// Wraps `err` with the partial answer, unless nothing had arrived.
