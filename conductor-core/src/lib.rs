@@ -63,3 +63,8 @@ pub use conductor::{Chat, Conductor, RequestDefaults, Turn};
 pub use config::{GpuPolicy, LoadedConfig, OllamaHost, Settings};
 pub use error::{Error, Result};
 pub use personality::{Personality, PersonalityCatalog, PersonalityName};
+
+/// The README's code examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
