@@ -344,7 +344,9 @@ async fn write_head(
     for (name, value) in extra {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    if !content_type.is_empty() {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
     head.push_str(&format!("Date: {}\r\n", time::http_date(SystemTime::now())));
     if close {
         head.push_str("Connection: close\r\n");

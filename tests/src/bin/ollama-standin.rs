@@ -53,8 +53,16 @@ async fn main() {
         }
     }
     let standin = StandIn::start_on(port).await;
-    // Tokens as a real model streams them: words with their leading space.
-    let tokens: Vec<&str> = reply.split_inclusive(' ').collect();
+    // Tokens as a model streams them: each word with its leading space.
+    let mut tokens: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, c) in reply.char_indices() {
+        if c == ' ' && i > start && !reply[..i].ends_with(' ') {
+            tokens.push(&reply[start..i]);
+            start = i;
+        }
+    }
+    tokens.push(&reply[start..]);
     standin.set_default_reply(
         Reply::tokens(&tokens)
             .chunk_delay(token_delay)
