@@ -120,6 +120,8 @@ pub enum Command {
         after_help = "Examples:\n  conductor ask \"What is a monad?\"\n  git diff | conductor ask \"review this\"\n  conductor ask --json -p forge \"fastest way to reverse a list in Python\""
     )]
     Ask(AskArgs),
+    /// Open the terminal chat UI
+    Chat(ChatArgs),
     /// Check where the model runs (GPU residency)
     #[command(subcommand)]
     Gpu(GpuCommand),
@@ -167,6 +169,13 @@ pub struct AskArgs {
     /// After the answer, print time to first token, tokens/s and PROCESSOR on stderr
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Continue the most recent conversation
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Subcommand)]

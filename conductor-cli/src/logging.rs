@@ -52,8 +52,9 @@ pub fn directives(spec: &str) -> Result<String, String> {
     Ok(out.join(","))
 }
 
-/// Installs the subscriber. Nothing is logged unless asked.
-pub fn init(flag: Option<&str>) -> Result<(), Failure> {
+/// Installs the subscriber. Nothing is logged unless asked. With `to_file`, logs go to
+/// `CONDUCTOR_LOG_FILE` (default `<data dir>/conductor/conductor.log`) instead of stderr.
+pub fn init(flag: Option<&str>, to_file: bool) -> Result<(), Failure> {
     let spec = flag
         .map(str::to_owned)
         .or_else(|| std::env::var("CONDUCTOR_LOG").ok())
@@ -62,11 +63,38 @@ pub fn init(flag: Option<&str>) -> Result<(), Failure> {
     let filter = EnvFilter::builder()
         .parse(format!("off,{directives}"))
         .map_err(|err| Failure::Usage(format!("invalid --log filter: {err}")))?;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(crate::output::stderr_color())
-        .try_init();
+    if directives.is_empty() {
+        return Ok(());
+    }
+    if to_file {
+        let path = std::env::var_os("CONDUCTOR_LOG_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| dirs::data_dir().map(|d| d.join("conductor").join("conductor.log")))
+            .ok_or_else(|| {
+                Failure::Usage("no data directory for the log file: set CONDUCTOR_LOG_FILE".into())
+            })?;
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|err| {
+                Failure::Usage(format!("cannot open log file {}: {err}", path.display()))
+            })?;
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(crate::output::stderr_color())
+            .try_init();
+    }
     Ok(())
 }
 

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    logging::init(cli.global.log.as_deref())?;
+    // The chat UI owns the terminal: its logs go to a file, never to stderr.
+    let to_file = matches!(cli.command, Command::Chat(_));
+    logging::init(cli.global.log.as_deref(), to_file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -51,6 +53,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Ask(args) => commands::ask::run(global, args).await,
+        Command::Chat(args) => commands::chat::run(global, args).await,
         Command::Gpu(command) => commands::gpu::run(global, command).await,
         Command::Doctor => commands::doctor::run(global).await,
         Command::Pull { name } => commands::pull::run(global, &name).await,

@@ -775,3 +775,15 @@ async fn fault_matrix_at_the_command_line() {
     let out = env.run(&["ask", "x"]).await;
     assert_eq!(stdout(&out), "ünïcödé 🦀\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_needs_a_terminal() {
+    let env = Env::new().await;
+    let out = env.run(&["chat"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("`conductor chat` needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
+}

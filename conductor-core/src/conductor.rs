@@ -15,7 +15,7 @@ use crate::backend::{
 };
 use crate::compose::system_message;
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
 use crate::personality::{Personality, PersonalityCatalog};
 
@@ -126,7 +126,19 @@ impl Conductor {
     /// # Errors
     /// When the personality cannot be loaded or the HTTP client cannot be built.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let backend = OllamaBackend::builder(settings.host.clone())
+        let mut builder = OllamaBackend::builder(settings.host.clone());
+        if let Some(path) = &settings.ca_cert {
+            let pem = std::fs::read(path).map_err(|err| {
+                Error::Config(crate::error::ConfigError::Invalid {
+                    field: "ollama.ca_cert",
+                    value: path.display().to_string(),
+                    origin: "configuration".into(),
+                    reason: format!("cannot read it: {err}"),
+                })
+            })?;
+            builder = builder.ca_certificate(pem);
+        }
+        let backend = builder
             .token(settings.token.clone())
             .timeouts(settings.timeouts)
             .retry(settings.retry)

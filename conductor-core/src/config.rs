@@ -413,6 +413,8 @@ pub struct OllamaLayer {
     pub host: Option<OllamaHost>,
     /// Bearer token for a server behind an authenticating proxy.
     pub token: Option<Secret>,
+    /// A PEM file of a certificate authority to trust for `https://` (an internal proxy).
+    pub ca_cert: Option<PathBuf>,
     /// Connection timeout.
     pub connect_timeout: Option<HumanDuration>,
     /// Time allowed for the first byte of an answer (covers loading the model).
@@ -470,6 +472,11 @@ impl ConfigLayer {
             location: FileLocation::of_toml_error(path, text, &err),
             message: err.message().to_owned(),
         })?;
+        if let (Some(ca), Some(base)) = (&mut layer.ollama.ca_cert, path.parent())
+            && ca.is_relative()
+        {
+            *ca = base.join(&*ca);
+        }
         // Relative personality directories are relative to the file that names them.
         if let (Some(dirs), Some(base)) = (&mut layer.personality_dirs, path.parent()) {
             for dir in dirs.iter_mut() {
@@ -536,6 +543,7 @@ impl ConfigLayer {
             ollama: OllamaLayer {
                 host: self.ollama.host.or(lower.ollama.host),
                 token: self.ollama.token.or(lower.ollama.token),
+                ca_cert: self.ollama.ca_cert.or(lower.ollama.ca_cert),
                 connect_timeout: self.ollama.connect_timeout.or(lower.ollama.connect_timeout),
                 load_timeout: self.ollama.load_timeout.or(lower.ollama.load_timeout),
                 idle_timeout: self.ollama.idle_timeout.or(lower.ollama.idle_timeout),
@@ -562,6 +570,7 @@ impl ConfigLayer {
                 idle_timeout: Some(HumanDuration(timeouts.idle)),
                 max_retries: Some(RetryPolicy::default().max_retries),
                 token: None,
+                ca_cert: None,
             },
             gpu: GpuLayer {
                 policy: Some(GpuPolicy::default()),
@@ -603,6 +612,8 @@ pub struct Settings {
     pub host: OllamaHost,
     /// Bearer token for a proxied Ollama.
     pub token: Option<Secret>,
+    /// Extra certificate authority (PEM file) for `https://` hosts.
+    pub ca_cert: Option<PathBuf>,
     /// Timeouts per phase.
     pub timeouts: Timeouts,
     /// Retry policy for a busy server.
@@ -843,6 +854,7 @@ impl Settings {
         Ok(Self {
             host: merged.ollama.host.unwrap_or_default(),
             token: merged.ollama.token,
+            ca_cert: merged.ollama.ca_cert,
             timeouts,
             retry: RetryPolicy {
                 max_retries: merged

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::{Chunking, Fault, Response, Shared, route, time};
@@ -66,23 +66,55 @@ impl RecordedRequest {
     }
 }
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// A connection the stand-in can serve: plain TCP, or TLS over TCP.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket underneath (to notice a client that went away).
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((socket, _)) = listener.accept().await else {
             continue;
         };
+        let _ = socket.set_nodelay(true);
         shared.connections.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::clone(&shared);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = connection(socket, shared).await;
+            match tls {
+                None => {
+                    let _ = connection(socket, shared).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(socket).await {
+                        let _ = connection(stream, shared).await;
+                    }
+                }
+            }
         });
     }
 }
 
 const MAX_HEAD: usize = 64 * 1024;
 
-async fn connection(mut socket: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
-    socket.set_nodelay(true)?;
+async fn connection(mut socket: impl Transport, shared: Arc<Shared>) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // Read the head.
@@ -214,7 +246,7 @@ enum StreamEnd {
 }
 
 async fn stream(
-    socket: &mut TcpStream,
+    socket: &mut impl Transport,
     lines: &[Vec<u8>],
     reply: &crate::Reply,
     fault: Option<(usize, Fault)>,
@@ -307,11 +339,11 @@ async fn stream(
 }
 
 /// Sleeps for `delay` unless the client closes the connection first (false then).
-async fn wait_or_client_gone(socket: &mut TcpStream, delay: Duration) -> bool {
+async fn wait_or_client_gone(socket: &mut impl Transport, delay: Duration) -> bool {
     let mut probe = [0u8; 1];
     tokio::select! {
         () = tokio::time::sleep(delay) => true,
-        read = socket.peek(&mut probe) => !matches!(read, Ok(0) | Err(_)) && {
+        read = socket.tcp().peek(&mut probe) => !matches!(read, Ok(0) | Err(_)) && {
             // Data from the client mid-response (pipelining) is not a close; finish the wait.
             tokio::time::sleep(delay).await;
             true
@@ -320,7 +352,7 @@ async fn wait_or_client_gone(socket: &mut TcpStream, delay: Duration) -> bool {
 }
 
 async fn write_head(
-    socket: &mut TcpStream,
+    socket: &mut impl Transport,
     status: u16,
     content_type: &str,
     length: Option<usize>,

@@ -408,6 +408,7 @@ pub struct StandIn {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    scheme: &'static str,
 }
 
 impl Drop for StandIn {
@@ -423,8 +424,30 @@ impl StandIn {
         Self::start_on(0).await
     }
 
+    /// Like [`StandIn::start`], serving HTTPS with a fresh self-signed certificate for
+    /// `localhost` and `127.0.0.1`. Returns the certificate (PEM) for the client to trust.
+    pub async fn start_tls() -> (Self, String) {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("generate a self-signed certificate");
+        let pem = cert.cert.pem();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .expect("a TLS server configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        (Self::start_with(0, Some(acceptor)).await, pem)
+    }
+
     /// Like [`StandIn::start`], on a chosen port (0: any free one).
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, None).await
+    }
+
+    async fn start_with(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind 127.0.0.1");
@@ -444,14 +467,20 @@ impl StandIn {
             abort_notify: Notify::new(),
             connections: AtomicUsize::new(0),
         });
-        let task = tokio::spawn(http::serve(listener, Arc::clone(&shared)));
-        Self { addr, shared, task }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = tokio::spawn(http::serve(listener, Arc::clone(&shared), tls));
+        Self {
+            addr,
+            shared,
+            task,
+            scheme,
+        }
     }
 
-    /// The address, as `http://127.0.0.1:PORT`.
+    /// The address, as `http://127.0.0.1:PORT` (`https://` when serving TLS).
     #[must_use]
     pub fn host(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The socket address.

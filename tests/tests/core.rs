@@ -551,3 +551,43 @@ async fn real_ollama_when_available() {
         two.prompt_eval_duration
     );
 }
+
+#[tokio::test]
+async fn https_through_rustls_with_an_internal_certificate_authority() {
+    let (ollama, pem) = StandIn::start_tls().await;
+    ollama.reply_with(&["over", " TLS"]);
+    assert!(ollama.host().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pem).unwrap();
+
+    // Without trusting the proxy's certificate: refused, saying why.
+    let mut settings = settings(&ollama);
+    let err = Conductor::from_settings(&settings)
+        .unwrap()
+        .ask("x")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    // Trusting it (ollama.ca_cert), with a token: the answer arrives, the token was sent.
+    settings.ca_cert = Some(ca);
+    settings.token = Some(conductor_core::config::Secret::new("sk-tls"));
+    let answer = Conductor::from_settings(&settings)
+        .unwrap()
+        .ask_collect("x")
+        .await
+        .unwrap();
+    assert_eq!(answer.content, "over TLS");
+    let request = ollama.requests_to("/api/chat").pop().unwrap();
+    assert_eq!(request.header("authorization"), Some("Bearer sk-tls"));
+
+    settings.ca_cert = Some(dir.path().join("missing.pem"));
+    let err = Conductor::from_settings(&settings).unwrap_err();
+    assert!(err.to_string().contains("ollama.ca_cert"), "{err}");
+}

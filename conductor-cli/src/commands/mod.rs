@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod bench;
+pub mod chat;
 pub mod config;
 pub mod doctor;
 pub mod gpu;

@@ -88,6 +88,7 @@ impl RetryPolicy {
 pub struct OllamaBackendBuilder {
     host: OllamaHost,
     token: Option<Secret>,
+    ca_certificates: Vec<Vec<u8>>,
     timeouts: Timeouts,
     retry: RetryPolicy,
 }
@@ -97,6 +98,14 @@ impl OllamaBackendBuilder {
     #[must_use]
     pub fn token(mut self, token: Option<Secret>) -> Self {
         self.token = token;
+        self
+    }
+
+    /// Trusts this PEM certificate (authority) for `https://` hosts, besides the public roots:
+    /// for an Ollama behind a proxy with an internal or self-signed certificate.
+    #[must_use]
+    pub fn ca_certificate(mut self, pem: Vec<u8>) -> Self {
+        self.ca_certificates.push(pem);
         self
     }
 
@@ -134,7 +143,14 @@ impl OllamaBackendBuilder {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        for pem in &self.ca_certificates {
+            let certificate = reqwest::Certificate::from_pem(pem).map_err(|err| {
+                Error::InvalidRequest(format!("the CA certificate is not valid PEM: {err}"))
+            })?;
+            http = http.add_root_certificate(certificate);
+        }
+        let http = http
             .user_agent(concat!("conductor/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .connect_timeout(self.timeouts.connect)
@@ -192,6 +208,7 @@ impl OllamaBackend {
         OllamaBackendBuilder {
             host,
             token: None,
+            ca_certificates: Vec::new(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
         }

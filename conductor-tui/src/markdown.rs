@@ -1,0 +1,640 @@
+//! Lightweight markdown to wrapped ratatui [`Line`]s, and the per-message render cache.
+//!
+//! Only what chat answers use: headings, paragraphs, bullet and numbered lists, block quotes,
+//! rules, fenced code blocks, and inline bold, italic, strikethrough and `code`. Each source line
+//! stays a line (answers use blank lines between paragraphs), so text that is still streaming
+//! renders the same way it will when complete, and an unclosed fence is simply a code block that
+//! has not ended yet.
+//!
+//! Wrapping is done here, once per message and width, not by a `Paragraph` on every frame: the
+//! conversation view then only copies the visible lines (see [`RenderCache`]).
+
+use std::cell::RefCell;
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
+
+/// Style of inline `code` and of code blocks.
+pub const CODE: Style = Style::new().fg(Color::LightYellow);
+/// Style of the frame drawn around code blocks and of quote bars.
+pub const GUTTER: Style = Style::new().fg(Color::DarkGray);
+/// Style of headings.
+pub const HEADING: Style = Style::new()
+    .fg(Color::LightCyan)
+    .add_modifier(Modifier::BOLD);
+
+/// Columns a tab stands for.
+const TAB: &str = "    ";
+
+/// Renders markdown `text` into lines at most `width` columns wide.
+#[must_use]
+pub fn render_markdown(text: &str, width: u16, base: Style) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(4));
+    let mut out = Vec::new();
+    let mut lines = text.split('\n').peekable();
+    let mut previous_blank = true;
+    while let Some(raw) = lines.next() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim_start();
+        if let Some((fence, lang)) = fence_open(trimmed) {
+            let mut code = Vec::new();
+            let mut closed = false;
+            for next in lines.by_ref() {
+                let next = next.strip_suffix('\r').unwrap_or(next);
+                if fence_closes(next.trim_start(), fence) {
+                    closed = true;
+                    break;
+                }
+                code.push(next);
+            }
+            code_block(&mut out, lang, &code, closed, width);
+            previous_blank = false;
+            continue;
+        }
+        if trimmed.is_empty() {
+            // One blank line between blocks, however many the source has; none at the end.
+            if !previous_blank && lines.peek().is_some() {
+                out.push(Line::default());
+            }
+            previous_blank = true;
+            continue;
+        }
+        previous_blank = false;
+        if let Some((level, title)) = heading(trimmed) {
+            let style = match level {
+                1 => HEADING.add_modifier(Modifier::UNDERLINED),
+                2 => HEADING,
+                _ => HEADING.add_modifier(Modifier::ITALIC),
+            };
+            let spans = inline(title, base.patch(style));
+            out.extend(wrap(&spans, width, &[], &[]));
+        } else if is_rule(trimmed) {
+            out.push(Line::from(Span::styled("─".repeat(width.min(40)), GUTTER)));
+        } else if let Some((marker, rest)) = list_item(trimmed) {
+            let indent = " ".repeat((line.len() - trimmed.len()).min(12));
+            let first = vec![
+                Span::raw(indent.clone()),
+                Span::styled(marker.clone(), base.fg(Color::LightBlue)),
+            ];
+            let hanging = vec![Span::raw(indent + &" ".repeat(text_width(&marker)))];
+            out.extend(wrap(&inline(rest, base), width, &first, &hanging));
+        } else if let Some(rest) = trimmed.strip_prefix('>') {
+            let bar = vec![Span::styled("▎ ", GUTTER)];
+            let style = base.add_modifier(Modifier::ITALIC);
+            out.extend(wrap(&inline(rest.trim_start(), style), width, &bar, &bar));
+        } else {
+            out.extend(wrap(&inline(line, base), width, &[], &[]));
+        }
+    }
+    while out.last().is_some_and(|l| l.spans.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+/// Renders `text` as it is (no markdown), wrapped at `width` columns.
+#[must_use]
+pub fn render_plain(text: &str, width: u16, style: Style) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(4));
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        out.extend(wrap(&[(line.to_owned(), style)], width, &[], &[]));
+    }
+    out
+}
+
+/// `` ```rust `` → (fence, "rust").
+fn fence_open(trimmed: &str) -> Option<(&str, &str)> {
+    for mark in ["```", "~~~"] {
+        if trimmed.starts_with(mark) {
+            let first = trimmed.chars().next()?;
+            let len = trimmed.len() - trimmed.trim_start_matches(first).len();
+            let (fence, info) = trimmed.split_at(len);
+            // A backtick fence's info string cannot contain backticks (CommonMark).
+            if first == '`' && info.contains('`') {
+                return None;
+            }
+            return Some((fence, info.trim()));
+        }
+    }
+    None
+}
+
+fn fence_closes(trimmed: &str, fence: &str) -> bool {
+    let Some(first) = fence.chars().next() else {
+        return false;
+    };
+    let run = trimmed.len() - trimmed.trim_start_matches(first).len();
+    run >= fence.len() && trimmed[run..].trim().is_empty()
+}
+
+fn heading(trimmed: &str) -> Option<(usize, &str)> {
+    let level = trimmed.len() - trimmed.trim_start_matches('#').len();
+    if !(1..=6).contains(&level) {
+        return None;
+    }
+    let rest = &trimmed[level..];
+    if rest.is_empty() {
+        return Some((level, ""));
+    }
+    rest.strip_prefix(' ')
+        .map(|title| (level, title.trim().trim_end_matches('#').trim_end()))
+}
+
+fn is_rule(trimmed: &str) -> bool {
+    let mut chars = trimmed.chars().filter(|c| !c.is_whitespace());
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    matches!(first, '-' | '*' | '_')
+        && trimmed.chars().filter(|c| !c.is_whitespace()).count() >= 3
+        && chars.all(|c| c == first)
+}
+
+/// `- item` → ("• ", "item"); `12. item` → ("12. ", "item").
+fn list_item(trimmed: &str) -> Option<(String, &str)> {
+    for bullet in ["- ", "* ", "+ "] {
+        if let Some(rest) = trimmed.strip_prefix(bullet) {
+            return Some(("• ".to_owned(), rest));
+        }
+    }
+    let digits = trimmed.len()
+        - trimmed
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
+    if (1..=9).contains(&digits) {
+        let rest = &trimmed[digits..];
+        for close in [". ", ") "] {
+            if let Some(text) = rest.strip_prefix(close) {
+                return Some((format!("{}{close}", &trimmed[..digits]), text));
+            }
+        }
+    }
+    None
+}
+
+fn code_block(out: &mut Vec<Line<'static>>, lang: &str, code: &[&str], closed: bool, width: usize) {
+    let top = if lang.is_empty() {
+        "╭─".to_owned()
+    } else {
+        format!("╭─ {lang} ")
+    };
+    out.push(Line::from(Span::styled(top, GUTTER)));
+    let avail = width.saturating_sub(2).max(1);
+    for line in code {
+        let text = sanitize(&line.replace('\t', TAB));
+        let mut rows = hard_wrap(&text, avail);
+        if rows.is_empty() {
+            rows.push(String::new());
+        }
+        for row in rows {
+            out.push(Line::from(vec![
+                Span::styled("│ ", GUTTER),
+                Span::styled(row, CODE),
+            ]));
+        }
+    }
+    if closed {
+        out.push(Line::from(Span::styled("╰─", GUTTER)));
+    }
+}
+
+/// Splits `text` into rows of at most `width` columns, keeping every character.
+fn hard_wrap(text: &str, width: usize) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width && !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+            used = 0;
+        }
+        row.push(c);
+        used += w;
+    }
+    if !row.is_empty() {
+        rows.push(row);
+    }
+    rows
+}
+
+/// Drops control characters (a model's output must not move the cursor or change colours) and
+/// expands tabs.
+fn sanitize(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str(TAB),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn text_width(text: &str) -> usize {
+    text.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+/// Inline markdown: `code`, **bold**, __bold__, *italic*, ~~strike~~, and `\` escapes. A marker
+/// without its closing twin is shown as it is (a streaming answer may not have closed it yet).
+fn inline(text: &str, base: Style) -> Vec<(String, Style)> {
+    let mut runs: Vec<(String, Style)> = Vec::new();
+    let mut current = String::new();
+    let (mut bold, mut italic, mut strike) = (false, false, false);
+    let style_of = |bold: bool, italic: bool, strike: bool| {
+        let mut style = base;
+        if bold {
+            style = style.add_modifier(Modifier::BOLD);
+        }
+        if italic {
+            style = style.add_modifier(Modifier::ITALIC);
+        }
+        if strike {
+            style = style.add_modifier(Modifier::CROSSED_OUT);
+        }
+        style
+    };
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < text.len() {
+        let rest = &text[i..];
+        let flush = |current: &mut String, runs: &mut Vec<(String, Style)>, style: Style| {
+            if !current.is_empty() {
+                runs.push((std::mem::take(current), style));
+            }
+        };
+        let style = style_of(bold, italic, strike);
+        match bytes[i] {
+            b'\\' if rest.len() > 1 && rest.as_bytes()[1].is_ascii_punctuation() => {
+                current.push(char::from(rest.as_bytes()[1]));
+                i += 2;
+                continue;
+            }
+            b'`' => {
+                let ticks = rest.len() - rest.trim_start_matches('`').len();
+                let fence = &rest[..ticks];
+                if let Some(end) = rest[ticks..].find(fence) {
+                    flush(&mut current, &mut runs, style);
+                    let code = rest[ticks..ticks + end].trim();
+                    runs.push((code.to_owned(), base.patch(CODE)));
+                    i += ticks + end + ticks;
+                    continue;
+                }
+                current.push_str(fence);
+                i += ticks;
+                continue;
+            }
+            b'*' | b'_' if rest.starts_with("**") || rest.starts_with("__") => {
+                let marker = &rest[..2];
+                if bold || rest[2..].contains(marker) {
+                    flush(&mut current, &mut runs, style);
+                    bold = !bold;
+                    i += 2;
+                    continue;
+                }
+            }
+            b'~' if rest.starts_with("~~") && (strike || rest[2..].contains("~~")) => {
+                flush(&mut current, &mut runs, style);
+                strike = !strike;
+                i += 2;
+                continue;
+            }
+            // `_` alone is left alone: snake_case identifiers are far more common than _emphasis_.
+            b'*' => {
+                let opens = !italic
+                    && rest[1..].starts_with(|c: char| !c.is_whitespace())
+                    && rest[1..].contains('*');
+                if italic || opens {
+                    flush(&mut current, &mut runs, style);
+                    italic = !italic;
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        current.push(c);
+        i += c.len_utf8();
+    }
+    if !current.is_empty() {
+        runs.push((current, style_of(bold, italic, strike)));
+    }
+    runs
+}
+
+/// One word (or run of spaces) made of styled pieces.
+struct Word {
+    pieces: Vec<(String, Style)>,
+    width: usize,
+    space: bool,
+}
+
+fn words(runs: &[(String, Style)]) -> Vec<Word> {
+    let mut words: Vec<Word> = Vec::new();
+    for (text, style) in runs {
+        for c in text.chars() {
+            let c = if c == '\t' { ' ' } else { c };
+            if c.is_control() {
+                continue;
+            }
+            let space = c == ' ';
+            let w = c.width().unwrap_or(0);
+            let word = match words.last_mut() {
+                Some(word) if word.space == space => word,
+                _ => {
+                    words.push(Word {
+                        pieces: Vec::new(),
+                        width: 0,
+                        space,
+                    });
+                    let Some(word) = words.last_mut() else {
+                        continue;
+                    };
+                    word
+                }
+            };
+            match word.pieces.last_mut() {
+                Some((piece, s)) if s == style => piece.push(c),
+                _ => word.pieces.push((c.to_string(), *style)),
+            }
+            word.width += w;
+        }
+    }
+    words
+}
+
+/// Word-wraps styled runs to `width` columns; `first` prefixes the first line and `rest` the
+/// others (list markers, quote bars). Words longer than a line are broken; spaces at a break
+/// are dropped.
+fn wrap(
+    runs: &[(String, Style)],
+    width: usize,
+    first: &[Span<'static>],
+    rest: &[Span<'static>],
+) -> Vec<Line<'static>> {
+    let mut w = Wrapper {
+        lines: Vec::new(),
+        line: first.to_vec(),
+        avail: width.saturating_sub(spans_width(first)).max(1),
+        used: 0,
+        width,
+        rest,
+    };
+    for word in words(runs) {
+        if word.space {
+            if w.used == 0 && !w.lines.is_empty() {
+                continue;
+            }
+            if w.used + word.width > w.avail {
+                w.break_line();
+                continue;
+            }
+        } else if w.used + word.width > w.avail && w.used > 0 {
+            w.break_line();
+        }
+        if w.used + word.width <= w.avail {
+            for (text, style) in word.pieces {
+                push_piece(&mut w.line, text, style);
+            }
+            w.used += word.width;
+            continue;
+        }
+        // Longer than a whole line: break it anywhere.
+        for (text, style) in word.pieces {
+            for c in text.chars() {
+                let cw = c.width().unwrap_or(0);
+                if w.used + cw > w.avail && w.used > 0 {
+                    w.break_line();
+                }
+                push_piece(&mut w.line, c.to_string(), style);
+                w.used += cw;
+            }
+        }
+    }
+    trim_trailing_spaces(&mut w.line);
+    w.lines.push(Line::from(w.line));
+    w.lines
+}
+
+struct Wrapper<'a> {
+    lines: Vec<Line<'static>>,
+    line: Vec<Span<'static>>,
+    avail: usize,
+    used: usize,
+    width: usize,
+    rest: &'a [Span<'static>],
+}
+
+impl Wrapper<'_> {
+    fn break_line(&mut self) {
+        trim_trailing_spaces(&mut self.line);
+        self.lines.push(Line::from(std::mem::take(&mut self.line)));
+        self.line.extend_from_slice(self.rest);
+        self.avail = self.width.saturating_sub(spans_width(self.rest)).max(1);
+        self.used = 0;
+    }
+}
+
+fn push_piece(line: &mut Vec<Span<'static>>, text: String, style: Style) {
+    match line.last_mut() {
+        Some(span) if span.style == style => span.content.to_mut().push_str(&text),
+        _ => line.push(Span::styled(text, style)),
+    }
+}
+
+fn trim_trailing_spaces(line: &mut Vec<Span<'static>>) {
+    loop {
+        let len = line.len();
+        let Some(span) = line.last_mut() else {
+            return;
+        };
+        let trimmed = span.content.trim_end_matches(' ').len();
+        if trimmed == 0 && len > 1 {
+            line.pop();
+            continue;
+        }
+        span.content.to_mut().truncate(trimmed);
+        return;
+    }
+}
+
+fn spans_width(spans: &[Span<'_>]) -> usize {
+    spans.iter().map(|s| text_width(&s.content)).sum()
+}
+
+/// Cached wrapped lines of one conversation entry, valid for one width and one version of the
+/// entry's content. Only the entry that changes (the streaming answer) is wrapped again; every
+/// other entry is wrapped once per terminal width.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    inner: RefCell<Option<Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    width: u16,
+    version: u64,
+    lines: Vec<Line<'static>>,
+}
+
+impl RenderCache {
+    /// The number of lines at `width` for `version`, rendering with `render` if not cached.
+    pub fn height(
+        &self,
+        width: u16,
+        version: u64,
+        render: impl FnOnce() -> Vec<Line<'static>>,
+    ) -> usize {
+        self.with_lines(width, version, render, <[Line<'static>]>::len)
+    }
+
+    /// Runs `f` on the lines at `width` for `version`, rendering with `render` if not cached.
+    pub fn with_lines<R>(
+        &self,
+        width: u16,
+        version: u64,
+        render: impl FnOnce() -> Vec<Line<'static>>,
+        f: impl FnOnce(&[Line<'static>]) -> R,
+    ) -> R {
+        let mut cache = self.inner.borrow_mut();
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|c| c.width == width && c.version == version);
+        if !fresh {
+            *cache = Some(Cached {
+                width,
+                version,
+                lines: render(),
+            });
+        }
+        match cache.as_ref() {
+            Some(cached) => f(&cached.lines),
+            None => f(&[]),
+        }
+    }
+
+    /// Forgets the cached lines.
+    pub fn clear(&self) {
+        self.inner.borrow_mut().take();
+    }
+}
+
+impl Clone for RenderCache {
+    /// A clone starts empty: cached lines are cheap to rebuild and not worth copying.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line<'_>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn wraps_words_and_breaks_long_ones() {
+        let lines = render_plain("the quick brown fox jumps", 10, Style::new());
+        assert_eq!(text(&lines), ["the quick", "brown fox", "jumps"]);
+        let lines = render_plain("abcdefghijklmnop", 6, Style::new());
+        assert_eq!(text(&lines), ["abcdef", "ghijkl", "mnop"]);
+    }
+
+    #[test]
+    fn wide_characters_count_twice() {
+        let lines = render_plain("日本語のテキスト", 8, Style::new());
+        assert_eq!(text(&lines), ["日本語の", "テキスト"]);
+    }
+
+    #[test]
+    fn inline_styles() {
+        let runs = inline(
+            "a **bold** and *it* and `x*y` and snake_case_name",
+            Style::new(),
+        );
+        let bold = runs.iter().find(|(t, _)| t == "bold").map(|(_, s)| *s);
+        assert_eq!(bold.map(|s| s.add_modifier), Some(Modifier::BOLD));
+        let it = runs.iter().find(|(t, _)| t == "it").map(|(_, s)| *s);
+        assert_eq!(it.map(|s| s.add_modifier), Some(Modifier::ITALIC));
+        assert!(runs.iter().any(|(t, s)| t == "x*y" && s.fg == CODE.fg));
+        assert!(runs.iter().any(|(t, _)| t.contains("snake_case_name")));
+    }
+
+    #[test]
+    fn unclosed_markers_stay_literal() {
+        let runs = inline("2 * 3 and **not closed", Style::new());
+        let all: String = runs.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(all, "2 * 3 and **not closed");
+    }
+
+    #[test]
+    fn blocks() {
+        let md = "# Title\n\nSome text.\n\n- one\n- two long item here\n\n```rust\nfn main() {}\n```\n\n> quoted\n\n---";
+        let lines = render_markdown(md, 16, Style::new());
+        assert_eq!(
+            text(&lines),
+            [
+                "Title",
+                "",
+                "Some text.",
+                "",
+                "• one",
+                "• two long item",
+                "  here",
+                "",
+                "╭─ rust ",
+                "│ fn main() {}",
+                "╰─",
+                "",
+                "▎ quoted",
+                "",
+                "────────────────",
+            ]
+        );
+    }
+
+    #[test]
+    fn unclosed_fence_is_an_open_code_block() {
+        let lines = render_markdown("```\nlet x = 1;", 20, Style::new());
+        assert_eq!(text(&lines), ["╭─", "│ let x = 1;"]);
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        let lines = render_plain("a\u{1b}[31mb", 20, Style::new());
+        assert_eq!(text(&lines), ["a[31mb"]);
+    }
+
+    #[test]
+    fn cache_renders_once_per_width_and_version() {
+        let cache = RenderCache::default();
+        let mut calls = 0;
+        for _ in 0..3 {
+            cache.height(10, 1, || {
+                calls += 1;
+                vec![Line::from("x")]
+            });
+        }
+        assert_eq!(calls, 1);
+        cache.height(11, 1, || {
+            calls += 1;
+            Vec::new()
+        });
+        assert_eq!(calls, 2);
+    }
+}

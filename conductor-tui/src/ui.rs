@@ -1,0 +1,541 @@
+//! Rendering: the conversation, the input box, the status bar and the picker, drawn from
+//! `&App` (the state never changes here, except the view size that scrolling reads).
+//!
+//! The conversation is drawn from per-entry caches of wrapped lines (see
+//! [`crate::markdown::RenderCache`]): a frame sums cached heights and copies only the visible
+//! lines, so its cost does not grow with the length of the conversation.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use unicode_width::UnicodeWidthStr;
+
+use conductor_core::{Processor, Role};
+
+use crate::app::{
+    App, Badge, ChatEntry, Entry, EntryKind, MessageState, Notice, NoticeLevel, Phase, Picker, View,
+};
+use crate::markdown::{render_markdown, render_plain};
+
+/// Colour of the user's name.
+pub const USER: Color = Color::Cyan;
+/// Colour of the assistant's name.
+pub const ASSISTANT: Color = Color::Magenta;
+/// Badge colour: fully on the GPU.
+pub const GPU: Color = Color::Green;
+/// Badge colour: split between CPU and GPU (amber).
+pub const SPLIT: Color = Color::Yellow;
+/// Badge colour: on the CPU, or Ollama down.
+pub const CPU: Color = Color::Red;
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+/// Most rows the input box grows to (it scrolls beyond).
+const INPUT_MAX_ROWS: u16 = 10;
+
+/// Draws the whole screen and places the cursor.
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    let [conversation, input, status] = layout(app, area);
+    let buf = frame.buffer_mut();
+    render_conversation(app, conversation, buf);
+    let cursor = render_input(app, input, buf);
+    render_status(app, status, buf);
+    if let Some(picker) = &app.picker {
+        render_picker(picker, area, buf);
+    } else if let Some(cursor) = cursor {
+        frame.set_cursor_position(cursor);
+    }
+}
+
+impl Widget for &App {
+    /// The screen without the terminal cursor (for tests and benches that render to a buffer).
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let [conversation, input, status] = layout(self, area);
+        render_conversation(self, conversation, buf);
+        render_input(self, input, buf);
+        render_status(self, status, buf);
+        if let Some(picker) = &self.picker {
+            render_picker(picker, area, buf);
+        }
+    }
+}
+
+fn layout(app: &App, area: Rect) -> [Rect; 3] {
+    let inner_width = area.width.saturating_sub(2);
+    let (rows, _) = app.input.layout(inner_width);
+    let max_rows = INPUT_MAX_ROWS.min((area.height / 3).max(1));
+    let rows = u16::try_from(rows.len())
+        .unwrap_or(u16::MAX)
+        .clamp(1, max_rows);
+    Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(rows + 2),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+// ---- conversation ----
+
+fn render_conversation(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.is_empty() {
+        return;
+    }
+    if app.entries.is_empty() {
+        app.view.set(View {
+            total: 0,
+            height: usize::from(area.height),
+            top: 0,
+        });
+        render_welcome(app, area, buf);
+        return;
+    }
+    let width = area.width;
+    // One blank line between entries.
+    let heights: Vec<usize> = app
+        .entries
+        .iter()
+        .map(|entry| {
+            entry
+                .cache
+                .height(width, entry.version(), || entry_lines(entry, width))
+                + 1
+        })
+        .collect();
+    let total = heights.iter().sum::<usize>().saturating_sub(1);
+    let height = usize::from(area.height);
+    let mut view = View {
+        total,
+        height,
+        top: 0,
+    };
+    view.top = app.scroll.map_or(view.max_top(), |t| t.min(view.max_top()));
+    app.view.set(view);
+
+    // Global line g is drawn at row g - top.
+    let bottom = view.top + height;
+    let mut start = 0;
+    for (entry, h) in app.entries.iter().zip(&heights) {
+        if start >= bottom {
+            break;
+        }
+        if start + h > view.top {
+            entry.cache.with_lines(
+                width,
+                entry.version(),
+                || entry_lines(entry, width),
+                |lines| {
+                    let skip = view.top.saturating_sub(start);
+                    for (i, line) in lines.iter().enumerate().skip(skip) {
+                        let g = start + i;
+                        if g >= bottom {
+                            break;
+                        }
+                        let y = area.y + u16::try_from(g - view.top).unwrap_or(u16::MAX);
+                        buf.set_line(area.x, y, line, width);
+                    }
+                },
+            );
+        }
+        start += h;
+    }
+    if app.scroll.is_some() && view.top < view.max_top() {
+        let below = view.max_top() - view.top;
+        let text = format!(" ↓ {below} more lines · Ctrl+End ");
+        let w = u16::try_from(text.width()).unwrap_or(0).min(area.width);
+        let x = area.right().saturating_sub(w);
+        buf.set_stringn(
+            x,
+            area.bottom() - 1,
+            &text,
+            usize::from(w),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        );
+    }
+}
+
+fn render_welcome(app: &App, area: Rect, buf: &mut Buffer) {
+    let lines = [
+        Line::from("conductor".bold()),
+        Line::from(vec![
+            Span::styled(
+                capitalize(&app.info.personality),
+                Style::new().fg(ASSISTANT).bold(),
+            ),
+            Span::raw(" on "),
+            Span::raw(app.info.model.clone()),
+        ]),
+        Line::default(),
+        Line::styled("Type a question and press Enter.", DIM),
+        Line::styled("/help lists the commands and keys.", DIM),
+    ];
+    let top = area.y + area.height.saturating_sub(5) / 2;
+    for (i, line) in lines.iter().enumerate() {
+        let y = top + u16::try_from(i).unwrap_or(0);
+        if y >= area.bottom() {
+            break;
+        }
+        let w = u16::try_from(line.width())
+            .unwrap_or(u16::MAX)
+            .min(area.width);
+        let x = area.x + (area.width - w) / 2;
+        buf.set_line(x, y, line, w);
+    }
+}
+
+/// The lines of one entry at `width`: a header, then the indented body.
+#[must_use]
+pub fn entry_lines(entry: &Entry, width: u16) -> Vec<Line<'static>> {
+    match entry.kind() {
+        EntryKind::Message(message) => message_lines(message, width),
+        EntryKind::Notice(notice) => notice_lines(notice, width),
+    }
+}
+
+fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
+    let body_width = width.saturating_sub(2);
+    let (name, colour) = match message.role {
+        Role::User => ("You".to_owned(), USER),
+        Role::Assistant => (capitalize(&message.author), ASSISTANT),
+        Role::System => ("System".to_owned(), Color::Gray),
+        Role::Tool => ("Tool".to_owned(), Color::Gray),
+    };
+    let mut header = vec![Span::styled(
+        name,
+        Style::new().fg(colour).add_modifier(Modifier::BOLD),
+    )];
+    match &message.state {
+        MessageState::Stopped => {
+            header.push(Span::styled("  [stopped]", Style::new().fg(Color::Yellow)));
+        }
+        // The reason is in the notice that follows.
+        MessageState::Interrupted(_) => {
+            header.push(Span::styled("  [interrupted]", Style::new().fg(Color::Red)));
+        }
+        MessageState::NotSent(_) => {
+            header.push(Span::styled("  [not sent]", Style::new().fg(Color::Red)));
+        }
+        MessageState::Pending
+        | MessageState::Sent
+        | MessageState::Streaming
+        | MessageState::Complete => {}
+    }
+    let mut lines = vec![Line::from(header)];
+    if !message.thinking.is_empty() {
+        let style = DIM.add_modifier(Modifier::ITALIC);
+        lines.extend(indent(
+            render_plain(&message.thinking, body_width, style),
+            "  ",
+        ));
+    }
+    let body = match message.role {
+        Role::Assistant => render_markdown(&message.content, body_width, Style::new()),
+        _ => render_plain(&message.content, body_width, Style::new()),
+    };
+    if message.content.is_empty() && message.state == MessageState::Streaming {
+        lines.push(Line::from(Span::styled("  …", DIM)));
+    } else {
+        lines.extend(indent(body, "  "));
+    }
+    if message.state == MessageState::Streaming
+        && !message.content.is_empty()
+        && let Some(last) = lines.last_mut()
+    {
+        last.spans
+            .push(Span::styled("▌", Style::new().fg(ASSISTANT)));
+    }
+    lines
+}
+
+fn notice_lines(notice: &Notice, width: u16) -> Vec<Line<'static>> {
+    let (colour, icon) = match notice.level {
+        NoticeLevel::Info => (Color::Blue, "ℹ"),
+        NoticeLevel::Warning => (Color::Yellow, "⚠"),
+        NoticeLevel::Error => (Color::Red, "✖"),
+    };
+    let bar = Span::styled("▌ ", Style::new().fg(colour));
+    let inner = width.saturating_sub(4);
+    let title_style = Style::new().fg(colour).add_modifier(Modifier::BOLD);
+    let mut lines = Vec::new();
+    for (i, line) in render_plain(&notice.title, inner, title_style)
+        .into_iter()
+        .enumerate()
+    {
+        let lead = if i == 0 {
+            Span::styled(format!("{icon} "), title_style)
+        } else {
+            Span::raw("  ")
+        };
+        let mut spans = vec![bar.clone(), lead];
+        spans.extend(line.spans);
+        lines.push(Line::from(spans));
+    }
+    for text in &notice.body {
+        for line in render_plain(text, inner, Style::new()) {
+            let mut spans = vec![bar.clone(), Span::raw("  ")];
+            spans.extend(line.spans);
+            lines.push(Line::from(spans));
+        }
+    }
+    if let Some(hint) = &notice.hint {
+        let style = Style::new().add_modifier(Modifier::ITALIC);
+        for (i, line) in render_plain(hint, inner, style).into_iter().enumerate() {
+            let lead = if i == 0 { "→ " } else { "  " };
+            let mut spans = vec![bar.clone(), Span::styled(lead, Style::new().fg(colour))];
+            spans.extend(line.spans);
+            lines.push(Line::from(spans));
+        }
+    }
+    lines
+}
+
+fn indent(lines: Vec<Line<'static>>, prefix: &'static str) -> impl Iterator<Item = Line<'static>> {
+    lines.into_iter().map(move |mut line| {
+        line.spans.insert(0, Span::raw(prefix));
+        line
+    })
+}
+
+fn capitalize(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+// ---- input ----
+
+fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
+    if area.is_empty() {
+        return None;
+    }
+    let busy = app.busy();
+    let border = if busy { DIM } else { Style::new().fg(USER) };
+    // The longest hint that fits beside the corners and the title.
+    let hint = [
+        " Enter send · Alt+Enter new line · Esc stop · /help ",
+        " Enter send · Alt+Enter new line · /help ",
+        " Enter send · /help ",
+    ]
+    .into_iter()
+    .find(|h| h.width() + 4 <= usize::from(area.width))
+    .unwrap_or("");
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(border)
+        .title(Line::from(" Message ").style(Style::new().fg(USER)))
+        .title_bottom(Line::from(hint).style(DIM).right_aligned());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.is_empty() {
+        return None;
+    }
+    if app.input.is_empty() {
+        let placeholder = format!("Ask {} anything…", capitalize(&app.info.personality));
+        buf.set_stringn(inner.x, inner.y, placeholder, usize::from(inner.width), DIM);
+        return Some(Position::new(inner.x, inner.y));
+    }
+    let (rows, (row, col)) = app.input.layout(inner.width);
+    let visible = usize::from(inner.height);
+    let first = row.saturating_sub(visible.saturating_sub(1));
+    for (i, text) in rows.iter().skip(first).take(visible).enumerate() {
+        let y = inner.y + u16::try_from(i).unwrap_or(0);
+        buf.set_stringn(inner.x, y, text, usize::from(inner.width), Style::new());
+    }
+    let x = inner.x
+        + u16::try_from(col)
+            .unwrap_or(0)
+            .min(inner.width.saturating_sub(1));
+    let y = inner.y + u16::try_from(row - first).unwrap_or(0);
+    Some(Position::new(x, y))
+}
+
+// ---- status bar ----
+
+/// The style of the GPU badge: green on the GPU, amber split, red on the CPU.
+#[must_use]
+pub fn badge_style(badge: Badge) -> Style {
+    let colour = match badge {
+        Badge::Loaded(Processor::Gpu) => GPU,
+        Badge::Loaded(Processor::Split { .. }) => SPLIT,
+        Badge::Loaded(Processor::Cpu) | Badge::Unreachable => CPU,
+        Badge::Unknown | Badge::NotLoaded => Color::DarkGray,
+    };
+    Style::new().fg(colour).add_modifier(Modifier::BOLD)
+}
+
+fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.is_empty() {
+        return;
+    }
+    // (priority, spans): when the bar is too narrow, the highest numbers go first.
+    let host = app
+        .info
+        .host
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .to_owned();
+    let mut segments: Vec<(u8, Vec<Span<'static>>)> = vec![
+        (6, vec![Span::raw(host)]),
+        (1, vec![Span::raw(app.info.model.clone())]),
+        (
+            3,
+            vec![Span::styled(
+                app.info.personality.clone(),
+                Style::new().fg(ASSISTANT),
+            )],
+        ),
+        (
+            0,
+            vec![
+                Span::styled(app.badge.label(), badge_style(app.badge)),
+                Span::styled(format!(" {}", app.info.policy), DIM),
+            ],
+        ),
+    ];
+    if let Some(stats) = app.stats {
+        let tps = match stats.tokens_per_second {
+            Some(tps) if tps < 100.0 => format!("{tps:.1} tok/s"),
+            Some(tps) => format!("{tps:.0} tok/s"),
+            None => "– tok/s".to_owned(),
+        };
+        segments.push((4, vec![Span::raw(tps)]));
+        let ttft = match stats.ttft {
+            Some(t) if t.as_millis() < 1_000 => format!("TTFT {} ms", t.as_millis()),
+            Some(t) => format!("TTFT {:.1} s", t.as_secs_f64()),
+            None => "TTFT –".to_owned(),
+        };
+        segments.push((5, vec![Span::raw(ttft)]));
+    }
+    let spinner = SPINNER[usize::try_from(app.ticks / 4).unwrap_or(0) % SPINNER.len()];
+    let activity = if let Some(hint) = &app.status_hint {
+        Some(hint.clone())
+    } else {
+        match app.phase {
+            Phase::Waiting => Some(format!("{spinner} waiting for the model")),
+            Phase::Streaming => Some(format!("{spinner} answering")),
+            Phase::Idle if app.checking => Some(format!("{spinner} checking the model")),
+            Phase::Idle => None,
+        }
+    };
+    let right =
+        activity.map(|text| Span::styled(format!("{text} "), Style::new().fg(Color::Yellow)));
+    let right_width = right.as_ref().map_or(0, |r| r.width() + 1);
+    let width = |segments: &[(u8, Vec<Span<'static>>)]| {
+        1 + segments
+            .iter()
+            .map(|(_, spans)| spans.iter().map(Span::width).sum::<usize>())
+            .sum::<usize>()
+            + 3 * segments.len().saturating_sub(1)
+    };
+    let available = usize::from(area.width);
+    while width(&segments) + right_width > available {
+        // The policy goes before the badge itself.
+        if let Some((_, badge)) = segments.iter_mut().find(|(p, _)| *p == 0)
+            && badge.len() > 1
+        {
+            badge.truncate(1);
+            continue;
+        }
+        let Some(drop) = segments
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, _))| *p > 0)
+            .max_by_key(|(_, (p, _))| *p)
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        segments.remove(drop);
+    }
+    let mut spans = vec![Span::raw(" ")];
+    for (i, (_, segment)) in segments.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" │ ", DIM));
+        }
+        spans.extend(segment);
+    }
+    let left = Line::from(spans);
+    buf.set_line(area.x, area.y, &left, area.width);
+    if let Some(right) = right {
+        let w = u16::try_from(right.width()).unwrap_or(u16::MAX);
+        if left.width() + usize::from(w) < available {
+            buf.set_span(area.right() - w, area.y, &right, w);
+        }
+    }
+}
+
+// ---- picker ----
+
+fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
+    let visible = picker.visible();
+    let width = area.width.saturating_sub(4).min(90);
+    let wanted = u16::try_from(visible.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(3);
+    let height = wanted
+        .clamp(5, area.height.saturating_sub(2).max(5))
+        .min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width.saturating_sub(width)) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    };
+    Clear.render(popup, buf);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(Style::new().fg(ASSISTANT))
+        .title(Line::from(format!(" {} ", picker.kind.title())).bold())
+        .title_bottom(
+            Line::from(" ↑↓ move · Enter choose · Esc close · type to filter ")
+                .style(DIM)
+                .right_aligned(),
+        );
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    if inner.is_empty() {
+        return;
+    }
+    let filter = Line::from(vec![
+        Span::styled("filter: ", DIM),
+        Span::raw(picker.filter.clone()),
+    ]);
+    buf.set_line(inner.x, inner.y, &filter, inner.width);
+    let rows = usize::from(inner.height.saturating_sub(1));
+    if rows == 0 {
+        return;
+    }
+    let first = picker.selected.saturating_sub(rows - 1);
+    let label_width = visible.iter().map(|i| i.label.width()).max().unwrap_or(0);
+    for (i, item) in visible.iter().enumerate().skip(first).take(rows) {
+        let y = inner.y + 1 + u16::try_from(i - first).unwrap_or(0);
+        let mark = if item.current { "● " } else { "  " };
+        let mut line = Line::from(vec![
+            Span::styled(mark, Style::new().fg(Color::Green)),
+            Span::styled(format!("{:<label_width$}", item.label), Style::new().bold()),
+        ]);
+        if !item.detail.is_empty() {
+            line.spans
+                .push(Span::styled(format!("  {}", item.detail), DIM));
+        }
+        if i == picker.selected {
+            line = line.style(Style::new().add_modifier(Modifier::REVERSED));
+            buf.set_style(Rect::new(inner.x, y, inner.width, 1), line.style);
+        }
+        buf.set_line(inner.x, y, &line, inner.width);
+    }
+    if visible.is_empty() {
+        buf.set_stringn(
+            inner.x,
+            inner.y + 1,
+            "  (nothing matches)",
+            usize::from(inner.width),
+            DIM,
+        );
+    }
+}
