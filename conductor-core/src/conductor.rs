@@ -278,7 +278,8 @@ impl Chat {
             history: &mut self.history,
             stream,
             answer: String::new(),
-            finished: false,
+            committed: false,
+            ended: false,
         })
     }
 
@@ -337,6 +338,23 @@ impl Chat {
             }
         });
         Ok(Box::pin(futures::stream::iter(notices).chain(stream)))
+    }
+
+    /// Checks, under the policy, that the current model is on the GPU, with the options its
+    /// requests will send (it loads the model). A frontend can call it when a conversation
+    /// starts, to show the diagnosis before the first question. `None` without a guard.
+    ///
+    /// # Errors
+    /// [`Error::NotResident`] under `enforce`; backend errors.
+    pub async fn admit(&self) -> Result<Option<crate::gpu::Admission>> {
+        let Some(guard) = self.conductor.guard() else {
+            return Ok(None);
+        };
+        let request = self.conductor.request(&self.model, Vec::new());
+        guard
+            .admit(&request.model, &request.options, request.keep_alive)
+            .await
+            .map(Some)
     }
 
     /// The composed system prompt, exactly as sent (empty when there is none).
@@ -446,7 +464,10 @@ pub struct Turn<'a> {
     history: &'a mut Vec<Message>,
     stream: ChatStream,
     answer: String,
-    finished: bool,
+    /// The answer is in the history (complete, or partial and marked).
+    committed: bool,
+    /// The stream has ended (or failed); nothing more is polled.
+    ended: bool,
 }
 
 impl Turn<'_> {
@@ -457,10 +478,10 @@ impl Turn<'_> {
     }
 
     fn commit(&mut self, complete: bool) {
-        if self.finished {
+        if self.committed {
             return;
         }
-        self.finished = true;
+        self.committed = true;
         if complete || !self.answer.is_empty() {
             let mut message = Message::assistant(std::mem::take(&mut self.answer));
             message.incomplete = !complete;
@@ -473,9 +494,10 @@ impl Stream for Turn<'_> {
     type Item = Result<ChatEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.finished {
+        if self.ended {
             return Poll::Ready(None);
         }
+        // Polled on after `Done` until the body ends, so the connection returns to the pool.
         let polled = self.stream.poll_next_unpin(cx);
         match &polled {
             Poll::Ready(Some(Ok(ChatEvent::Content(text)))) => {
@@ -483,7 +505,18 @@ impl Stream for Turn<'_> {
                 self.answer.push_str(&text);
             }
             Poll::Ready(Some(Ok(ChatEvent::Done(_)))) => self.commit(true),
-            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => self.commit(false),
+            Poll::Ready(Some(Err(_))) => {
+                self.commit(false);
+                self.ended = true;
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                if !self.committed {
+                    // A backend whose stream stops without its final event: say so.
+                    self.commit(false);
+                    return Poll::Ready(Some(Err(crate::error::Error::Truncated)));
+                }
+            }
             _ => {}
         }
         polled

@@ -260,7 +260,6 @@ async fn send(
     };
     emit(WorkerEvent::Accepted);
     let mut ttft = None;
-    let mut finished = false;
     loop {
         tokio::select! {
             // Commands first: Esc must win over a fast stream.
@@ -284,7 +283,6 @@ async fn send(
                     emit(WorkerEvent::Thinking(text));
                 }
                 Some(Ok(ChatEvent::Done(completion))) => {
-                    finished = true;
                     emit(WorkerEvent::Finished { completion, ttft, elapsed: started.elapsed() });
                 }
                 Some(Ok(ChatEvent::Warning(diagnosis))) => emit(WorkerEvent::Warning(diagnosis)),
@@ -294,12 +292,8 @@ async fn send(
                     emit(WorkerEvent::Failed(err));
                     return true;
                 }
-                None => {
-                    if !finished {
-                        emit(WorkerEvent::Failed(Error::Truncated));
-                    }
-                    return true;
-                }
+                // The turn reports a stream that ends without `Done` as an error itself.
+                None => return true,
             },
         }
     }
@@ -312,19 +306,9 @@ async fn warm(
     queue: &mut VecDeque<Command>,
     emit: &impl Fn(WorkerEvent),
 ) -> bool {
-    let conductor = chat.conductor();
     let model = chat.model().to_owned();
-    let Some(guard) = conductor.guard() else {
-        emit(WorkerEvent::Ready {
-            model,
-            warning: None,
-            fixed: None,
-        });
-        return true;
-    };
-    let defaults = conductor.defaults();
     let result = {
-        let check = guard.admit(&model, &defaults.options, defaults.keep_alive);
+        let check = chat.admit();
         tokio::pin!(check);
         loop {
             tokio::select! {
@@ -340,8 +324,8 @@ async fn warm(
     match result {
         Ok(admission) => emit(WorkerEvent::Ready {
             model,
-            warning: admission.warning,
-            fixed: admission.fixed,
+            warning: admission.as_ref().and_then(|a| a.warning.clone()),
+            fixed: admission.and_then(|a| a.fixed),
         }),
         Err(error) => emit(WorkerEvent::NotReady { model, error }),
     }

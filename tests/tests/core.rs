@@ -591,3 +591,90 @@ async fn https_through_rustls_with_an_internal_certificate_authority() {
     let err = Conductor::from_settings(&settings).unwrap_err();
     assert!(err.to_string().contains("ollama.ca_cert"), "{err}");
 }
+
+#[tokio::test]
+async fn a_chat_reuses_one_connection_turn_after_turn() {
+    let ollama = StandIn::start().await;
+    let conductor = conductor(&ollama);
+    let mut chat = conductor.chat();
+    for turn in 0..4 {
+        chat.send_collect(&format!("turn {turn}")).await.unwrap();
+    }
+    // The residency check and four answers, all over one kept-alive connection.
+    assert_eq!(ollama.connections(), 1);
+}
+
+/// A backend whose answers stop without their final event.
+#[derive(Debug)]
+struct EndsEarly;
+
+#[async_trait::async_trait]
+impl Backend for EndsEarly {
+    async fn chat(
+        &self,
+        _: conductor_core::ChatRequest,
+    ) -> conductor_core::Result<conductor_core::ChatStream> {
+        Ok(Box::pin(futures::stream::iter([Ok(ChatEvent::Content(
+            "half".into(),
+        ))])))
+    }
+    async fn list_models(
+        &self,
+    ) -> conductor_core::Result<Vec<conductor_core::backend::LocalModel>> {
+        Ok(Vec::new())
+    }
+    async fn running_models(&self) -> conductor_core::Result<Vec<conductor_core::RunningModel>> {
+        Ok(Vec::new())
+    }
+    async fn show_model(
+        &self,
+        model: &str,
+    ) -> conductor_core::Result<conductor_core::backend::ModelDetails> {
+        Err(Error::ModelNotFound {
+            model: model.into(),
+        })
+    }
+    async fn load_model(
+        &self,
+        _: LoadRequest,
+    ) -> conductor_core::Result<conductor_core::backend::LoadReport> {
+        Err(Error::Truncated)
+    }
+    async fn unload_model(&self, _: &str) -> conductor_core::Result<()> {
+        Ok(())
+    }
+    async fn version(&self) -> conductor_core::Result<conductor_core::backend::ServerVersion> {
+        Ok(conductor_core::backend::ServerVersion("fake".into()))
+    }
+    async fn pull_model(
+        &self,
+        _: &str,
+    ) -> conductor_core::Result<conductor_core::backend::PullStream> {
+        Err(Error::Truncated)
+    }
+    fn endpoint(&self) -> String {
+        "fake".into()
+    }
+    fn is_local(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn a_turn_that_ends_without_its_final_event_says_so() {
+    let conductor = Conductor::new(
+        Arc::new(EndsEarly),
+        conductor_core::PersonalityCatalog::builtin()
+            .load("yollayah")
+            .unwrap(),
+        conductor_core::RequestDefaults::for_model("m"),
+    );
+    let mut chat = conductor.chat();
+    let events: Vec<_> = chat.send("x").await.unwrap().collect().await;
+    assert!(
+        matches!(events.last(), Some(Err(Error::Truncated))),
+        "{events:?}"
+    );
+    assert_eq!(chat.history()[1].content, "half");
+    assert!(chat.history()[1].incomplete);
+}
