@@ -525,7 +525,7 @@ async fn config_show_tells_origins_and_hides_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_reaches_ollama_but_never_the_logs() {
     let env = Env::new().await;
-    let mut cmd = env.cmd(&["--log", "trace", "ask", "--json", "hi"]);
+    let mut cmd = env.cmd(&["--log", "trace,http=trace", "ask", "--json", "hi"]);
     cmd.env("CONDUCTOR_OLLAMA_TOKEN", "sk-top-secret");
     let out = env.run_with(cmd, None).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
