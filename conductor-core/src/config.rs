@@ -95,6 +95,22 @@ impl OllamaHost {
             _ => host.to_owned(),
         };
         let path = path.trim_end_matches('/');
+        // A proxy prefix such as `/ollama`: plain segments only, so the address reads back the
+        // same way it prints (the fuzzer found `.`/`..` and empty segments that did not).
+        if !path.is_empty()
+            && !path.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment != "."
+                    && segment != ".."
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            })
+        {
+            return Err(format!(
+                "invalid path {path:?} after the host: use plain segments such as /ollama"
+            ));
+        }
         let text = if path.is_empty() {
             format!("{scheme}://{host_for_url}:{port}")
         } else {
@@ -928,6 +944,10 @@ mod tests {
         assert!(host("x:99999").starts_with("ERR invalid port"));
         assert!(host("x:abc").starts_with("ERR invalid port"));
         assert!(host("http://user:pw@x").starts_with("ERR credentials"));
+        assert!(host("x:1//a").starts_with("ERR invalid path"));
+        assert!(host("x:1/a/../b").starts_with("ERR invalid path"));
+        assert!(host("x:1/caf\u{e9}").starts_with("ERR invalid path"));
+        assert_eq!(host("x:1/ollama/v1/"), "http://x:1/ollama/v1");
     }
 
     #[test]
