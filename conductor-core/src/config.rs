@@ -89,6 +89,15 @@ impl OllamaHost {
         let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (host, port) = split_host_port(hostport)?;
         let host = if host.is_empty() { "127.0.0.1" } else { host };
+        if host.parse::<IpAddr>().is_err()
+            && !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        {
+            return Err(format!(
+                "invalid host name {host:?}: use a name such as gpu-box.lan or an IP address"
+            ));
+        }
         let port = port.unwrap_or(default_port);
         let host_for_url = match host.parse::<IpAddr>() {
             Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
@@ -336,6 +345,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
             Text(String),
         }
         match Raw::deserialize(d)? {
+            Raw::Seconds(secs) if Duration::from_secs(secs) > MAX_DURATION => {
+                Err(serde::de::Error::custom("a duration longer than ten years"))
+            }
             Raw::Seconds(secs) => Ok(Self(Duration::from_secs(secs))),
             Raw::Text(text) => parse_duration(&text)
                 .map(Self)
@@ -354,13 +366,21 @@ impl<'de> Deserialize<'de> for KeepAlive {
         }
         match Raw::deserialize(d)? {
             Raw::Seconds(secs) if secs < 0 => Ok(Self::Forever),
+            Raw::Seconds(secs) if Duration::from_secs(secs.unsigned_abs()) > MAX_DURATION => Err(
+                serde::de::Error::custom("keep_alive is longer than ten years: use -1 for ever"),
+            ),
             Raw::Seconds(secs) => Ok(Self::For(Duration::from_secs(secs.unsigned_abs()))),
             Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
         }
     }
 }
 
+/// The longest duration accepted (ten years): longer values are typos, and "for ever" has its
+/// own spelling (`-1`) for `keep_alive`.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 /// Parses a Go-style duration (`300ms`, `1.5h`, `1h30m`) or a bare number of seconds.
+/// Whole numbers are read exactly (no floating point), so a duration reads back as it prints.
 ///
 /// # Errors
 /// A sentence naming the accepted forms.
@@ -370,41 +390,76 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err(bad());
     }
-    if let Ok(secs) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
-    }
-    let mut total = Duration::ZERO;
+    let bare_number = text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let mut total_nanos: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         let number_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
+            .unwrap_or(rest.len());
         let (number, tail) = rest.split_at(number_len);
-        let number: f64 = number.parse().map_err(|_| bad())?;
         let unit_len = tail
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let unit = if bare_number { "s" } else { unit };
+        let nanos_per_unit: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(bad()),
         };
-        total += Duration::try_from_secs_f64(number * scale).map_err(|_| bad())?;
+        let nanos = match number.split_once('.') {
+            None => number
+                .parse::<u128>()
+                .map_err(|_| bad())?
+                .checked_mul(nanos_per_unit)
+                .ok_or_else(bad)?,
+            Some((whole, fraction)) => {
+                if whole.is_empty() && fraction.is_empty() {
+                    return Err(bad());
+                }
+                let value: f64 = number.parse().map_err(|_| bad())?;
+                #[allow(
+                    clippy::cast_precision_loss,
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss
+                )]
+                let nanos = (value * nanos_per_unit as f64).round() as u128;
+                nanos
+            }
+        };
+        total_nanos = total_nanos.checked_add(nanos).ok_or_else(bad)?;
+        if total_nanos > MAX_DURATION.as_nanos() {
+            return Err(format!("duration {text:?} is longer than ten years"));
+        }
         rest = tail;
     }
-    Ok(total)
+    let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| bad())?;
+    let nanos = u32::try_from(total_nanos % 1_000_000_000).map_err(|_| bad())?;
+    Ok(Duration::new(secs, nanos))
 }
 
-/// Formats a duration the way [`parse_duration`] reads it: `250ms`, `45s`, `5m`, `1h30m`.
+/// Formats a duration the way [`parse_duration`] reads it, exactly: `250ms`, `45s`, `5m`,
+/// `1h30m`, `1500us`.
 #[must_use]
 pub fn format_duration(d: Duration) -> String {
-    if d.subsec_nanos() != 0 || d.is_zero() {
-        return format!("{}ms", d.as_millis());
+    let nanos = d.subsec_nanos();
+    if d.is_zero() {
+        return "0s".to_owned();
+    }
+    if nanos != 0 {
+        let total = d.as_nanos();
+        return if total.is_multiple_of(1_000_000) {
+            format!("{}ms", total / 1_000_000)
+        } else if total.is_multiple_of(1_000) {
+            format!("{}us", total / 1_000)
+        } else {
+            format!("{total}ns")
+        };
     }
     let secs = d.as_secs();
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
@@ -945,6 +1000,8 @@ mod tests {
         assert!(host("x:abc").starts_with("ERR invalid port"));
         assert!(host("http://user:pw@x").starts_with("ERR credentials"));
         assert!(host("x:1//a").starts_with("ERR invalid path"));
+        assert!(host("616)/x").starts_with("ERR invalid host name"));
+        assert!(host("http://a b:1").starts_with("ERR invalid host name"));
         assert!(host("x:1/a/../b").starts_with("ERR invalid path"));
         assert!(host("x:1/caf\u{e9}").starts_with("ERR invalid path"));
         assert_eq!(host("x:1/ollama/v1/"), "http://x:1/ollama/v1");
@@ -977,10 +1034,26 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
-        for d in [300, 5400, 45, 3600] {
+        for d in [300, 5400, 45, 3600, 155_325_592] {
             let d = Duration::from_secs(d);
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
+        for d in [
+            Duration::from_micros(1500),
+            Duration::from_nanos(7),
+            Duration::from_millis(250),
+            Duration::ZERO,
+        ] {
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{d:?}");
+        }
+        assert!(
+            parse_duration("155325592290448382")
+                .unwrap_err()
+                .contains("ten years")
+        );
+        assert!(parse_duration("1.").is_ok());
+        assert!(parse_duration(".").is_err());
+        assert!(parse_duration("5").is_ok());
     }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
