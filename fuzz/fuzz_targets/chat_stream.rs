@@ -18,8 +18,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use conductor_core::{Answer, Error, collect_answer};
 use conductor_core::backend::decode_chat_stream;
+use conductor_core::{Answer, Error, collect_answer};
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
 
@@ -98,7 +98,10 @@ fn decode(body: &[u8], mut chunk_len: impl FnMut() -> usize, broken: bool) -> Ou
             let message = render(&err);
             let partial = err.partial_answer().map(str::to_owned);
             if let Some(partial) = &partial {
-                assert!(!partial.is_empty(), "Incomplete with an empty partial answer");
+                assert!(
+                    !partial.is_empty(),
+                    "Incomplete with an empty partial answer"
+                );
             }
             Outcome::Failed {
                 kind: std::mem::discriminant(&err),
@@ -123,5 +126,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, fixed, "one chunk vs chunks of {size}");
 
     let random = decode(body, chunk_sizes(control[1]), broken);
-    assert_eq!(whole, random, "one chunk vs random chunks (seed {})", control[1]);
+    assert_eq!(
+        whole, random,
+        "one chunk vs random chunks (seed {})",
+        control[1]
+    );
 });

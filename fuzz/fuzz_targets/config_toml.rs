@@ -11,8 +11,11 @@
 //! - validated settings keep their documented guarantees (model without whitespace, non-zero
 //!   timeouts, `num_ctx` >= 256, min_fraction within 0..=1);
 //! - values shown by `config show` read back to the same value: the Ollama host's `Display`
-//!   parses to the same host, and whole-second durations / keep_alive survive
-//!   `format_duration` -> `parse_duration`.
+//!   parses to the same host (same URL, same endpoints), and every duration / keep_alive
+//!   survives `format_duration` -> `parse_duration` exactly; durations respect the ten-year
+//!   cap (`MAX_DURATION`).
+//!
+//! Regression inputs for what this target found are in fuzz/artifacts/config_toml/.
 #![no_main]
 
 use std::path::Path;
@@ -20,7 +23,8 @@ use std::time::Duration;
 
 use conductor_core::KeepAlive;
 use conductor_core::config::{
-    ConfigLayer, ConfigSources, LoadedConfig, OllamaHost, format_duration, parse_duration,
+    ConfigLayer, ConfigSources, LoadedConfig, MAX_DURATION, OllamaHost, format_duration,
+    parse_duration,
 };
 use conductor_core::error::ConfigError;
 use libfuzzer_sys::fuzz_target;
@@ -41,7 +45,11 @@ fn check_file_error(err: ConfigError, path: &Path, text: &str) {
         ConfigError::Parse { location, message } => {
             let shown = err.to_string();
             assert!(location.line >= 1, "line {} < 1: {shown}", location.line);
-            assert!(location.column >= 1, "column {} < 1: {shown}", location.column);
+            assert!(
+                location.column >= 1,
+                "column {} < 1: {shown}",
+                location.column
+            );
             assert_eq!(location.path, path, "error names another path: {shown}");
             let lines = text.split('\n').count();
             assert!(
@@ -68,14 +76,13 @@ fn check_file_error(err: ConfigError, path: &Path, text: &str) {
 }
 
 fn check_duration_round_trip(what: &str, d: Duration) {
-    if d.subsec_nanos() == 0 {
-        let shown = format_duration(d);
-        assert_eq!(
-            parse_duration(&shown),
-            Ok(d),
-            "{what}: {d:?} is shown as {shown:?}, which does not read back"
-        );
-    }
+    assert!(d <= MAX_DURATION, "{what}: {d:?} is over the ten-year cap");
+    let shown = format_duration(d);
+    assert_eq!(
+        parse_duration(&shown),
+        Ok(d),
+        "{what}: {d:?} is shown as {shown:?}, which does not read back"
+    );
 }
 
 fn check_layer(layer: &ConfigLayer) {
@@ -89,10 +96,20 @@ fn check_layer(layer: &ConfigLayer) {
         let shown = host.to_string();
         let _ = host.join("/api/chat");
         let _ = host.is_local();
-        match OllamaHost::parse(&shown) {
-            Ok(again) => assert_eq!(&again, host, "host shown as {shown:?} reads back differently"),
+        let again = match OllamaHost::parse(&shown) {
+            Ok(again) => again,
             Err(err) => panic!("host shown as {shown:?} does not read back: {err}"),
-        }
+        };
+        assert_eq!(again.to_string(), shown, "host Display is not stable");
+        assert_eq!(
+            again.join("/api/chat"),
+            host.join("/api/chat"),
+            "host shown as {shown:?} reads back to another endpoint"
+        );
+        assert_eq!(
+            &again, host,
+            "host shown as {shown:?} reads back differently"
+        );
     }
     for (what, d) in [
         ("connect_timeout", layer.ollama.connect_timeout),
@@ -106,14 +123,14 @@ fn check_layer(layer: &ConfigLayer) {
     if let Some(keep_alive) = layer.keep_alive {
         let shown = keep_alive.to_string();
         let _ = keep_alive.to_json();
-        let whole = !matches!(keep_alive, KeepAlive::For(d) if d.subsec_nanos() != 0);
-        if whole {
-            assert_eq!(
-                shown.parse::<KeepAlive>(),
-                Ok(keep_alive),
-                "keep_alive {keep_alive:?} is shown as {shown:?}, which does not read back"
-            );
+        if let KeepAlive::For(d) = keep_alive {
+            check_duration_round_trip("keep_alive", d);
         }
+        assert_eq!(
+            shown.parse::<KeepAlive>(),
+            Ok(keep_alive),
+            "keep_alive {keep_alive:?} is shown as {shown:?}, which does not read back"
+        );
     }
 }
 

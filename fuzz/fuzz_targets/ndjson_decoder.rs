@@ -138,7 +138,10 @@ fuzz_target!(|data: &[u8]| {
     // Fixed-size chunks, draining after every push.
     let size = usize::from(control[0] & 0x3f) + 1;
     let fixed = decode(input, || size, || true);
-    assert_eq!(fixed, expected, "chunks of {size} differ from the reference");
+    assert_eq!(
+        fixed, expected,
+        "chunks of {size} differ from the reference"
+    );
 
     // Random chunk sizes (empty chunks included) and random drain points.
     let mut rng = Rng::new(control[1]);
@@ -146,9 +149,12 @@ fuzz_target!(|data: &[u8]| {
     let random = decode(
         input,
         || (sizes.next() % 17) as usize,
-        || rng.next() % 3 == 0,
+        || rng.next().is_multiple_of(3),
     );
-    assert_eq!(random, expected, "random chunking differs from the reference");
+    assert_eq!(
+        random, expected,
+        "random chunking differs from the reference"
+    );
 
     // The concatenation property.
     let mut text = Vec::new();

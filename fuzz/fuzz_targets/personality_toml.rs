@@ -29,7 +29,11 @@ fn check_error(err: &PersonalityError, path: &Path, text: &str) {
     match err {
         PersonalityError::Parse { location, message } => {
             assert!(location.line >= 1, "line {} < 1: {shown}", location.line);
-            assert!(location.column >= 1, "column {} < 1: {shown}", location.column);
+            assert!(
+                location.column >= 1,
+                "column {} < 1: {shown}",
+                location.column
+            );
             assert_eq!(location.path, path, "error names another path: {shown}");
             let lines = text.split('\n').count();
             assert!(
@@ -49,7 +53,10 @@ fn check_error(err: &PersonalityError, path: &Path, text: &str) {
                 shown.starts_with(&format!("{location}: ")),
                 "Display does not start with the location: {shown}"
             );
-            assert!(shown.ends_with(message.as_str()), "Display does not end with the message: {shown}");
+            assert!(
+                shown.ends_with(message.as_str()),
+                "Display does not end with the message: {shown}"
+            );
         }
         other => panic!("from_toml returned a non-Parse error: {other:?}"),
     }
@@ -74,7 +81,10 @@ fn check_personality(p: &Personality) {
         assert!(!item.is_empty() && trimmed(item), "rule/boundary {item:?}");
     }
     for example in p.examples() {
-        assert!(!example.user.is_empty() && trimmed(&example.user), "{example:?}");
+        assert!(
+            !example.user.is_empty() && trimmed(&example.user),
+            "{example:?}"
+        );
         assert!(
             !example.assistant.is_empty() && trimmed(&example.assistant),
             "{example:?}"
@@ -86,7 +96,10 @@ fn check_personality(p: &Personality) {
         conductor_core::compose(p, Some(" extra\r\ninstructions ")),
         "compose is not deterministic"
     );
-    assert!(composed.starts_with(p.prompt()), "composed text does not start with the prompt");
+    assert!(
+        composed.starts_with(p.prompt()),
+        "composed text does not start with the prompt"
+    );
     let _ = conductor_core::compose(p, None);
 }
 
@@ -108,7 +121,10 @@ fuzz_target!(|data: &[u8]| {
             if p.name().as_str() != "zz-other" {
                 let other = Path::new("dir/zz-other.toml");
                 match Personality::from_toml(other, text) {
-                    Ok(_) => panic!("a personality named {:?} accepted as zz-other.toml", p.name()),
+                    Ok(_) => panic!(
+                        "a personality named {:?} accepted as zz-other.toml",
+                        p.name()
+                    ),
                     Err(err) => check_error(&err, other, text),
                 }
             }

@@ -678,3 +678,24 @@ async fn a_turn_that_ends_without_its_final_event_says_so() {
     assert_eq!(chat.history()[1].content, "half");
     assert!(chat.history()[1].incomplete);
 }
+
+#[tokio::test]
+async fn a_path_prefix_reaches_every_endpoint() {
+    // An Ollama behind a reverse proxy at /ollama: the stand-in serves only /api/..., so the
+    // requests show which paths the client built (ollama-rs's own and ours).
+    let ollama = StandIn::start().await;
+    let host: conductor_core::OllamaHost = format!("{}/ollama", ollama.host()).parse().unwrap();
+    let backend = OllamaBackend::builder(host).build().unwrap();
+    let _ = backend.list_models().await;
+    let _ = backend.show_model("tiny").await;
+    let _ = backend.version().await;
+    let paths: Vec<String> = ollama.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/ollama/api/tags",
+            "/ollama/api/show",
+            "/ollama/api/version"
+        ]
+    );
+}

@@ -158,8 +158,12 @@ impl OllamaBackendBuilder {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|err| Error::InvalidRequest(format!("cannot build HTTP client: {err}")))?;
+        // ollama-rs appends `api/tags` to the URL text: a path prefix needs its trailing slash.
+        let mut base = self.host.url().clone();
+        let prefix = format!("{}/", base.path().trim_end_matches('/'));
+        base.set_path(&prefix);
         let ollama = ollama_rs::Ollama::builder()
-            .url(self.host.url().clone())
+            .url(base)
             .reqwest_client(http.clone())
             .build();
         Ok(OllamaBackend {
