@@ -41,6 +41,12 @@ pub mod style {
 pub fn print_failure(failure: &Failure) {
     let color = stderr_color();
     let (message, hint) = match failure {
+        Failure::Core(err @ conductor_core::Error::ModelNotFound { model }) => (
+            err.to_string(),
+            Some(format!(
+                "download it with `ollama pull {model}` or `conductor pull {model}`"
+            )),
+        ),
         Failure::Core(err) => (err.to_string(), err.hint()),
         Failure::Usage(message) => (message.clone(), Some("see `conductor --help`".to_owned())),
         Failure::Interrupted => ("interrupted".to_owned(), None),
