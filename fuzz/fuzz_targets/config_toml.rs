@@ -29,6 +29,9 @@ use conductor_core::config::{
 use conductor_core::error::ConfigError;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common.rs"]
+mod common;
+
 const PATH: &str = "/home/fuzz/.config/conductor/conductor.toml";
 
 fn render(err: ConfigError) -> String {
@@ -44,31 +47,7 @@ fn check_file_error(err: ConfigError, path: &Path, text: &str) {
     match &err {
         ConfigError::Parse { location, message } => {
             let shown = err.to_string();
-            assert!(location.line >= 1, "line {} < 1: {shown}", location.line);
-            assert!(
-                location.column >= 1,
-                "column {} < 1: {shown}",
-                location.column
-            );
-            assert_eq!(location.path, path, "error names another path: {shown}");
-            let lines = text.split('\n').count();
-            assert!(
-                location.line <= lines,
-                "line {} past the {lines} lines of the text: {shown}",
-                location.line
-            );
-            let line_text = text.split('\n').nth(location.line - 1).unwrap_or_default();
-            let columns = line_text.chars().count() + 1;
-            assert!(
-                location.column <= columns,
-                "column {} past the {columns} columns of line {}: {shown}",
-                location.column,
-                location.line
-            );
-            assert!(
-                shown.starts_with(&format!("{location}: ")) && shown.ends_with(message.as_str()),
-                "Display is not `location: message`: {shown}"
-            );
+            common::check_location(location, message, &shown, path, text);
         }
         other => panic!("from_toml returned a non-Parse error: {other:?}"),
     }

@@ -22,41 +22,16 @@ use conductor_core::error::PersonalityError;
 use conductor_core::personality::PersonalityName;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common.rs"]
+mod common;
+
 fn check_error(err: &PersonalityError, path: &Path, text: &str) {
     let shown = err.to_string();
     let _ = format!("{err:?}");
     let _ = err.hint();
     match err {
         PersonalityError::Parse { location, message } => {
-            assert!(location.line >= 1, "line {} < 1: {shown}", location.line);
-            assert!(
-                location.column >= 1,
-                "column {} < 1: {shown}",
-                location.column
-            );
-            assert_eq!(location.path, path, "error names another path: {shown}");
-            let lines = text.split('\n').count();
-            assert!(
-                location.line <= lines,
-                "line {} past the {lines} lines of the text: {shown}",
-                location.line
-            );
-            let line_text = text.split('\n').nth(location.line - 1).unwrap_or_default();
-            let columns = line_text.chars().count() + 1;
-            assert!(
-                location.column <= columns,
-                "column {} past the {columns} columns of line {}: {shown}",
-                location.column,
-                location.line
-            );
-            assert!(
-                shown.starts_with(&format!("{location}: ")),
-                "Display does not start with the location: {shown}"
-            );
-            assert!(
-                shown.ends_with(message.as_str()),
-                "Display does not end with the message: {shown}"
-            );
+            common::check_location(location, message, &shown, path, text);
         }
         other => panic!("from_toml returned a non-Parse error: {other:?}"),
     }
