@@ -186,11 +186,16 @@ pub enum GpuCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show NVML devices and the running models with where they run
+    /// Show NVML devices, the running models with where they run, and remembered fixes
     Status {
         /// Print as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Forget the GPU fixes remembered for this host (for MODEL, or all)
+    Forget {
+        /// Only this model's fix
+        model: Option<String>,
     },
 }
 

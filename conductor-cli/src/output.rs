@@ -63,6 +63,69 @@ pub fn print_failure(failure: &Failure) {
     }
 }
 
+/// What `fix` changed, and how to keep it: remembered for later runs, and the lines that make
+/// it part of the configuration.
+pub fn fix_notice(fix: &conductor_core::gpu::FixReport, config_file: Option<&std::path::Path>) -> String {
+    if fix.remembered {
+        return format!(
+            "using the GPU fix remembered for '{}': {} (`conductor gpu forget` drops it)",
+            fix.model,
+            fix.changes.join("; ")
+        );
+    }
+    let mut notice = format!(
+        "model '{}' did not fit on the GPU; changed: {}",
+        fix.model,
+        fix.changes.join("; ")
+    );
+    if let Some(path) = &fix.saved_in {
+        notice.push_str(&format!(
+            "\n  remembered for later runs with --gpu-policy fix ({})",
+            path.display()
+        ));
+    }
+    let lines = fix_toml(&fix.options);
+    if !lines.is_empty() {
+        let file = config_file.map_or_else(
+            || "conductor.toml (`conductor config show` names it)".to_owned(),
+            |p| p.display().to_string(),
+        );
+        notice.push_str(&format!(
+            "\n  to make it part of your configuration, put under [options] in {file}: {}",
+            lines.join(", ")
+        ));
+    }
+    notice
+}
+
+/// The `[options]` lines that hold a fix's runner options.
+pub fn fix_toml(options: &conductor_core::RunnerOptions) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(n) = options.num_ctx {
+        lines.push(format!("num_ctx = {n}"));
+    }
+    if let Some(n) = options.num_gpu {
+        lines.push(format!("num_gpu = {n}"));
+    }
+    lines
+}
+
+/// One line per remembered fix: `m3b:latest on http://…: num_ctx … → 16384 (since …)`.
+pub fn remembered_fix_lines(fixes: &[conductor_core::gpu::RememberedFix]) -> Vec<String> {
+    fixes
+        .iter()
+        .map(|f| {
+            format!(
+                "{} on {}: {} (since {})",
+                f.model,
+                f.host,
+                f.changes.join("; "),
+                f.recorded_at.get(..19).unwrap_or(&f.recorded_at)
+            )
+        })
+        .collect()
+}
+
 /// Prints a warning on stderr.
 pub fn warn(message: &str) {
     eprintln!(

@@ -16,7 +16,9 @@ use crate::backend::{
 use crate::compose::system_message;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
+use crate::gpu::{
+    Admission, FixStore, GpuPolicy, GpuProbe, NvmlProbe, RECHECK_AFTER, RemoteProbe, ResidencyGuard,
+};
 use crate::personality::{Personality, PersonalityCatalog};
 
 /// A load this long means Ollama (re)loaded the model for the request (a warm request shows
@@ -159,19 +161,19 @@ impl Conductor {
         } else {
             Arc::new(RemoteProbe)
         };
-        if settings.gpu_policy != crate::config::GpuPolicy::Off {
-            // Overlaps NVML's start-up with the first request's preload.
-            let warm = Arc::clone(&probe);
-            let _ = std::thread::Builder::new()
-                .name("nvml-warm-up".into())
-                .spawn(move || warm.warm_up());
-        }
+        // NVML is not touched here: a resident model is admitted from /api/ps alone, and the
+        // driver is asked only to explain a model that is not on the GPU.
+        let fixes = match FixStore::default_path() {
+            Some(path) => FixStore::new(path, backend.endpoint()),
+            None => FixStore::disabled(backend.endpoint()),
+        };
         let guard = ResidencyGuard::new(
             Arc::clone(&backend),
             probe,
             settings.gpu_policy,
             settings.gpu_min_fraction,
-        );
+        )
+        .with_fix_store(fixes);
         Ok(Self::with_catalog(backend, personality, defaults, catalog).with_guard(Arc::new(guard)))
     }
 
@@ -310,34 +312,119 @@ impl Chat {
             messages = messages.len(),
             system_bytes = self.system_prompt().len(),
         );
-        let mut request = self.conductor.request(&self.model, messages);
+        let request = self.conductor.request(&self.model, messages);
         trace!(parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
         let started = Instant::now();
-        let mut notices = Vec::new();
-        if let Some(guard) = self.conductor.guard() {
-            let admission = guard
-                .admit(&request.model, &request.options, request.keep_alive)
-                .instrument(span.clone())
-                .await?;
-            request.options = admission.options;
-            notices.extend(admission.fixed.map(|f| Ok(ChatEvent::Fixed(f))));
-            notices.extend(admission.warning.map(|w| Ok(ChatEvent::Warning(w))));
-        }
-        let backend = Arc::clone(self.conductor.backend());
-        let stream = async move { backend.chat(request).await }
+        let Some(guard) = self.conductor.guard().cloned() else {
+            let stream = self.open(request, &span).await?;
+            return Ok(log_completion(stream, span, started).boxed());
+        };
+        let admission = guard
+            .admit_request(&request)
             .instrument(span.clone())
             .await?;
+        let (stream, admission) = self
+            .open_guarded(&guard, request, admission, &span)
+            .await?;
         debug!(parent: &span, head_ms = started.elapsed().as_millis() as u64, "stream opened");
-        let guard = self.conductor.guard().cloned();
+        let mut notices = Vec::new();
+        notices.extend(admission.fixed.map(|f| Ok(ChatEvent::Fixed(f))));
+        notices.extend(admission.warning.map(|w| Ok(ChatEvent::Warning(w))));
         let model = self.model.clone();
         let stream = log_completion(stream, span, started).inspect(move |event| {
-            if let (Ok(ChatEvent::Done(done)), Some(guard)) = (event, &guard)
+            if let Ok(ChatEvent::Done(done)) = event
                 && done.stats.load_duration > RELOAD_SIGN
             {
                 guard.invalidate(&model);
             }
         });
         Ok(Box::pin(futures::stream::iter(notices).chain(stream)))
+    }
+
+    /// Sends the request.
+    async fn open(&self, request: ChatRequest, span: &Span) -> Result<ChatStream> {
+        let backend = Arc::clone(self.conductor.backend());
+        async move { backend.chat(request).await }
+            .instrument(span.clone())
+            .await
+    }
+
+    /// Sends an admitted request and holds its first event until residency is sure: a load that
+    /// failed for want of GPU memory, or a first byte slow enough to be a reload, is judged
+    /// under the policy before anything reaches the user. Under `fix`, the request is sent once
+    /// more with the fixed options.
+    async fn open_guarded(
+        &self,
+        guard: &ResidencyGuard,
+        request: ChatRequest,
+        admission: Admission,
+        span: &Span,
+    ) -> Result<(ChatStream, Admission)> {
+        let requested = request.options.clone();
+        let mut admission = admission;
+        let mut request = request;
+        for attempt in 0..2 {
+            request.options = admission.options.clone();
+            let sent_at = Instant::now();
+            let mut stream = match self.open(request.clone(), span).await {
+                Ok(stream) => stream,
+                Err(err) if err.is_gpu_memory_failure() && attempt == 0 => {
+                    admission = guard
+                        .fix_load_failure(
+                            &request.model,
+                            &requested,
+                            &request.options,
+                            request.keep_alive,
+                            &err,
+                        )
+                        .instrument(span.clone())
+                        .await?;
+                    continue;
+                }
+                Err(err) if err.is_gpu_memory_failure() => {
+                    let diagnosis = guard
+                        .explain_load_failure(&request.model, &request.options, &err)
+                        .await;
+                    return Err(Error::NotResident(Box::new(diagnosis)));
+                }
+                Err(err) => return Err(err),
+            };
+            if guard.policy() == GpuPolicy::Off || admission.warning.is_some() {
+                return Ok((stream, admission));
+            }
+            let first = stream.next().await;
+            if sent_at.elapsed() < RECHECK_AFTER || first.is_none() {
+                return Ok((prepend(first, stream), admission));
+            }
+            let Some(diagnosis) = guard
+                .recheck(&request.model, &request.options)
+                .instrument(span.clone())
+                .await?
+            else {
+                return Ok((prepend(first, stream), admission));
+            };
+            match guard.policy() {
+                GpuPolicy::Warn => {
+                    admission.warning = Some(Arc::new(diagnosis));
+                    return Ok((prepend(first, stream), admission));
+                }
+                GpuPolicy::Fix if attempt == 0 => {
+                    // Stop this answer (the connection closes) and admit again: the load is
+                    // now in /api/ps, so the guard diagnoses and fixes it.
+                    drop(stream);
+                    admission = guard
+                        .admit_request(&ChatRequest {
+                            options: requested.clone(),
+                            ..request.clone()
+                        })
+                        .instrument(span.clone())
+                        .await?;
+                }
+                _ => return Err(Error::NotResident(Box::new(diagnosis))),
+            }
+        }
+        let stream = self.open(request, span).await?;
+        Ok((stream, admission))
     }
 
     /// Checks, under the policy, that the current model is on the GPU, with the options its
@@ -350,11 +437,10 @@ impl Chat {
         let Some(guard) = self.conductor.guard() else {
             return Ok(None);
         };
-        let request = self.conductor.request(&self.model, Vec::new());
-        guard
-            .admit(&request.model, &request.options, request.keep_alive)
-            .await
-            .map(Some)
+        // The system message counts: a loaded context too small for it is not adopted.
+        let messages = self.system_message.iter().cloned().collect();
+        let request = self.conductor.request(&self.model, messages);
+        guard.admit_request(&request).await.map(Some)
     }
 
     /// The composed system prompt, exactly as sent (empty when there is none).
@@ -527,6 +613,11 @@ impl Drop for Turn<'_> {
     fn drop(&mut self) {
         self.commit(false);
     }
+}
+
+/// `first` (an event already taken from `stream`) followed by the rest of `stream`.
+fn prepend(first: Option<Result<ChatEvent>>, stream: ChatStream) -> ChatStream {
+    Box::pin(futures::stream::iter(first).chain(stream))
 }
 
 /// Logs the request's figures when its final event passes (never the text).

@@ -165,6 +165,30 @@ impl Error {
         }
     }
 
+    /// True when Ollama's runner died loading the model because GPU memory ran out: HTTP 500
+    /// (or an error line) saying `CUDA error: the resource allocation failed`, `out of memory`,
+    /// or a failed GPU allocation. Ollama has no status or field for this, only these words.
+    #[must_use]
+    pub fn is_gpu_memory_failure(&self) -> bool {
+        let message = match self.root() {
+            Self::Http {
+                status: 500, message,
+            }
+            | Self::Server { message } => message.to_ascii_lowercase(),
+            _ => return false,
+        };
+        [
+            "out of memory",
+            "resource allocation failed",
+            "cudamalloc failed",
+            "failed to allocate",
+            "unable to allocate",
+            "insufficient memory",
+        ]
+        .iter()
+        .any(|words| message.contains(words))
+    }
+
     /// The partial answer carried by [`Error::Incomplete`], if any.
     #[must_use]
     pub fn partial_answer(&self) -> Option<&str> {

@@ -100,12 +100,15 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
                 warnings.push(diagnosis.summary());
             }
             Ok(ChatEvent::Fixed(fix)) => {
-                output::warn(&format!(
-                    "model '{}' did not fit on the GPU; changed for this run: {}",
-                    fix.model,
+                // A remembered fix is routine: said only when asked (-v); a new one always.
+                if !fix.remembered || args.verbose {
+                    output::warn(&output::fix_notice(&fix, config.file.as_deref()));
+                }
+                warnings.push(format!(
+                    "{}: {}",
+                    if fix.remembered { "remembered fix" } else { "fixed" },
                     fix.changes.join("; ")
                 ));
-                warnings.push(format!("fixed: {}", fix.changes.join("; ")));
             }
             Ok(_) => {}
             Err(err) => {

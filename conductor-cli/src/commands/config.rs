@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use conductor_core::gpu::FixStore;
 use serde_json::json;
 
 use crate::cli::{ConfigCommand, GlobalArgs};
@@ -24,13 +25,21 @@ pub fn run(global: &GlobalArgs, command: ConfigCommand) -> Result<ExitCode, Fail
         .file
         .as_ref()
         .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
+    // Fixes remembered by `--gpu-policy fix` change what is sent: show them beside the settings.
+    let store = FixStore::default_path().map(|path| FixStore::new(path, ""));
+    let fixes = store.as_ref().map(FixStore::all).unwrap_or_default();
     if json {
         let settings: Vec<_> = lines
             .iter()
             .map(|l| json!({ "key": l.key, "value": l.value, "origin": l.origin.to_string() }))
             .collect();
-        let out =
-            json!({ "config_file": file, "settings": settings, "personality_search_path": dirs });
+        let out = json!({
+            "config_file": file,
+            "settings": settings,
+            "personality_search_path": dirs,
+            "remembered_gpu_fixes": fixes,
+            "remembered_gpu_fixes_file": store.as_ref().and_then(FixStore::path),
+        });
         println!("{out:#}");
     } else {
         println!("config file: {file}");
@@ -47,6 +56,18 @@ pub fn run(global: &GlobalArgs, command: ConfigCommand) -> Result<ExitCode, Fail
                 dirs.join(", ")
             }
         );
+        if !fixes.is_empty() {
+            println!(
+                "GPU fixes remembered (sent instead of the options above under --gpu-policy fix; {}):",
+                store
+                    .as_ref()
+                    .and_then(FixStore::path)
+                    .map_or_else(String::new, |p| p.display().to_string())
+            );
+            for line in crate::output::remembered_fix_lines(&fixes) {
+                println!("  {line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

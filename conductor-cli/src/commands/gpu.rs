@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use conductor_core::gpu::{DeviceView, GpuProbe, ResidencyGuard, ResidencyReport, share_line};
-use conductor_core::{ChatEvent, ChatRequest, Conductor, Message, RunningModel, TokenTiming};
+use conductor_core::{
+    ChatEvent, ChatRequest, Conductor, GpuPolicy, Message, RunningModel, TokenTiming,
+};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -28,7 +30,27 @@ pub async fn run(global: &GlobalArgs, command: GpuCommand) -> Result<ExitCode, F
     match command {
         GpuCommand::Verify { json } => verify(&conductor, &guard, json).await,
         GpuCommand::Status { json } => status(&conductor, &guard, json).await,
+        GpuCommand::Forget { model } => forget(&guard, model.as_deref()),
     }
+}
+
+fn forget(guard: &ResidencyGuard, model: Option<&str>) -> Result<ExitCode, Failure> {
+    let store = guard.fixes();
+    let forgotten = store.forget(model).map_err(|err| {
+        Failure::other(format!(
+            "cannot update {}: {err}",
+            store
+                .path()
+                .map_or_else(|| "the remembered fixes".to_owned(), |p| p.display().to_string())
+        ))
+    })?;
+    println!(
+        "forgot {forgotten} GPU fix{} for {}{}",
+        if forgotten == 1 { "" } else { "es" },
+        store.host(),
+        model.map_or_else(String::new, |m| format!(" ({m})"))
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What the generation during `verify` showed.
@@ -312,11 +334,14 @@ async fn status(
         .unwrap_or(DeviceView::NoNvml {
             reason: "the GPU probe failed".into(),
         });
+    let fixes = guard.fixes().for_host();
     if json {
         let out = json!({
             "device": device_json(&view),
             "running": running.as_ref().ok().map(|r| r.iter().map(running_json).collect::<Vec<_>>()),
             "ollama_error": running.as_ref().err().map(ToString::to_string),
+            "remembered_fixes": fixes,
+            "policy": guard.policy().to_string(),
         });
         println!("{out:#}");
         return running.map(|_| ExitCode::SUCCESS).map_err(Failure::from);
@@ -379,5 +404,21 @@ async fn status(
             table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], &rows)
         );
     }
+    print_remembered_fixes(&fixes, guard.policy());
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_remembered_fixes(fixes: &[conductor_core::gpu::RememberedFix], policy: GpuPolicy) {
+    if fixes.is_empty() {
+        return;
+    }
+    let applied = if policy == GpuPolicy::Fix {
+        "applied now"
+    } else {
+        "applied under --gpu-policy fix"
+    };
+    println!("\nGPU fixes remembered ({applied}; `conductor gpu forget` drops them):");
+    for line in output::remembered_fix_lines(fixes) {
+        println!("  {line}");
+    }
 }

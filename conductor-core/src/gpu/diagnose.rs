@@ -12,6 +12,9 @@ use crate::gpu::probe::{DeviceView, GpuProcess};
 /// Head-room Ollama keeps free on a GPU (its minimum was 457 MiB on the H100); we keep 512 MiB.
 pub const VRAM_MARGIN: u64 = 512 << 20;
 
+/// How to run on the CPU on purpose, for machines and servers without a usable GPU.
+const CHOOSE_CPU: &str = "to run on the CPU deliberately, use `--gpu-policy warn` (or `policy = \"off\"` under [gpu] in conductor.toml)";
+
 /// Other processes holding less than this are not worth blaming.
 const NOTABLE_OTHER_USE: u64 = 1 << 30;
 
@@ -88,6 +91,20 @@ pub enum Cause {
         /// Total VRAM.
         vram_total: u64,
     },
+    /// The runner died while loading because GPU memory ran out (Ollama answers HTTP 500
+    /// `CUDA error: the resource allocation failed` / `out of memory`).
+    OutOfMemory {
+        /// Ollama's message.
+        message: String,
+        /// The context the load asked for, when known.
+        num_ctx: Option<u64>,
+        /// Where that context came from.
+        source: SettingSource,
+        /// Free VRAM now (the dead runner holds none), when NVML sees the GPU.
+        free: Option<u64>,
+        /// The largest context estimated to fit in it.
+        max_fitting: Option<u64>,
+    },
     /// None of the known causes fits the evidence.
     Unknown,
 }
@@ -160,6 +177,10 @@ impl Diagnosis {
                 gib(*weights),
                 gib(*vram_total)
             ),
+            Cause::OutOfMemory { message, num_ctx, .. } => format!(
+                "the GPU ran out of memory while loading it{} (Ollama: {message})",
+                num_ctx.map_or_else(String::new, |c| format!(" with a context of {c} tokens"))
+            ),
             Cause::Unknown => "the cause is not clear from Ollama's and NVML's reports".to_owned(),
         };
         format!("model '{model}' is not fully on the GPU ({placed}): {why}")
@@ -170,9 +191,9 @@ impl Diagnosis {
     pub fn fix(&self) -> String {
         match &self.cause {
             Cause::NotLoaded => "another client's request probably evicted it (two models that do not fit together evict each other); retry, and check `ollama ps`".into(),
-            Cause::NoGpu { .. } => "install the NVIDIA driver (check with `nvidia-smi`) or run Ollama on a machine with a GPU".into(),
+            Cause::NoGpu { .. } => format!("install the GPU driver (for NVIDIA, check with `nvidia-smi`) or run Ollama on a machine with a GPU; {CHOOSE_CPU}"),
             Cause::NoGpuAccess { .. } => "give the Ollama server the GPU: in Docker `--gpus all` with the NVIDIA container toolkit, in a toolbox or VM pass the device and driver through; its log line `inference compute` must name the GPU".into(),
-            Cause::NoGpuOnServer => "check the server: `nvidia-smi` and `ollama ps` there, and its log line `inference compute`".into(),
+            Cause::NoGpuOnServer => format!("check the server: `nvidia-smi` and `ollama ps` there, and its log line `inference compute`; {CHOOSE_CPU}"),
             Cause::NumGpu { layers, source, .. } => match source {
                 SettingSource::Modelfile => format!("remove `PARAMETER num_gpu` from the Modelfile (or set it to {layers} or more), or run with `--gpu-policy fix`, which sends num_gpu {layers}"),
                 _ => format!("remove num_gpu from the options (or set it to {layers} or more); `--gpu-policy fix` does this"),
@@ -190,6 +211,19 @@ impl Diagnosis {
                 format!("free the GPU ({}), or use a smaller context or model", names.join(", "))
             }
             Cause::ModelTooLarge { .. } => "use a smaller model or a smaller quantization (e.g. a q4_K_M tag)".into(),
+            Cause::OutOfMemory { max_fitting, free, source, .. } => {
+                let mut fix = match max_fitting {
+                    Some(max) => {
+                        let suggested = suggested_context(*max);
+                        format!("set a smaller context: `--num-ctx {suggested}` or `num_ctx = {suggested}` under [options] in conductor.toml (~{max} fits in the {} free now); `--gpu-policy fix` does this", free.map_or_else(|| "VRAM".to_owned(), gib))
+                    }
+                    None => "free GPU memory (`nvidia-smi` lists what holds it) or set a smaller context (`--num-ctx 8192`)".to_owned(),
+                };
+                if *source == SettingSource::Modelfile {
+                    fix.push_str(", or lower `PARAMETER num_ctx` in the Modelfile");
+                }
+                fix
+            }
             Cause::Unknown => "look for the `offload` and `model weights` lines in Ollama's server log".into(),
         }
     }
@@ -318,17 +352,141 @@ impl LoadEstimate {
     }
 }
 
+/// Where the context of a load came from.
+fn context_source(options: &RunnerOptions, show: Option<&ModelDetails>) -> SettingSource {
+    if options.num_ctx.is_some() {
+        SettingSource::Request
+    } else if show.and_then(|s| s.parameter("num_ctx")).is_some() {
+        SettingSource::Modelfile
+    } else {
+        SettingSource::OllamaDefault
+    }
+}
+
+/// One line naming the evidence a diagnosis rests on, so a reader knows how far to trust it.
+fn evidence_note(e: &Evidence<'_>) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = e.running {
+        parts.push(format!(
+            "Ollama's /api/ps (load {}, {} in VRAM{})",
+            gb(r.size),
+            gb(r.size_vram),
+            r.context_length
+                .map_or_else(String::new, |c| format!(", context {c}"))
+        ));
+    }
+    if let Some(show) = e.show {
+        match (show.block_count(), kv_bytes_per_token(show)) {
+            (Some(blocks), Some(kv)) => parts.push(format!(
+                "/api/show ({blocks} blocks, KV cache {} KiB per token)",
+                kv >> 10
+            )),
+            _ => parts.push("/api/show".to_owned()),
+        }
+    }
+    if let Some(weights) = e.weights {
+        parts.push(format!("weights {} (/api/tags)", gb(weights)));
+    }
+    parts.push(match e.device {
+        DeviceView::Devices { gpus, .. } if !gpus.is_empty() => format!(
+            "NVML ({} GPU{}, {} free)",
+            gpus.len(),
+            if gpus.len() == 1 { "" } else { "s" },
+            gib(e.device.free_memory().unwrap_or(0))
+        ),
+        DeviceView::Devices { .. } => "NVML (no GPU listed)".to_owned(),
+        DeviceView::NoNvml { reason } => format!("no NVML here ({reason})"),
+        DeviceView::Remote => "no NVML (the server is remote)".to_owned(),
+    });
+    format!("evidence: {}", parts.join("; "))
+}
+
 /// Diagnoses a model that is not fully resident.
 #[must_use]
 pub fn diagnose(e: &Evidence<'_>) -> Diagnosis {
     let runner_gpu_memory = e.device.ollama_memory();
     let mut notes = Vec::new();
     let cause = find_cause(e, runner_gpu_memory, &mut notes);
+    notes.push(evidence_note(e));
     Diagnosis {
         model: e.model.to_owned(),
         running: e.running.cloned(),
         runner_gpu_memory,
         cause,
+        notes,
+    }
+}
+
+/// Diagnoses a load that killed Ollama's runner for want of GPU memory (HTTP 500 `CUDA error:
+/// the resource allocation failed`, `out of memory`): what holds the VRAM, and the largest
+/// context estimated to fit in what is free.
+#[must_use]
+pub fn diagnose_failed_load(e: &Evidence<'_>, message: &str) -> Diagnosis {
+    let source = context_source(e.options, e.show);
+    let num_ctx = match source {
+        SettingSource::Request => e.options.num_ctx.map(u64::from),
+        SettingSource::Modelfile => e
+            .show
+            .and_then(|s| s.parameter("num_ctx"))
+            .and_then(|v| v.parse().ok()),
+        // On a large card Ollama's default is the model's trained maximum.
+        SettingSource::OllamaDefault => e.show.and_then(ModelDetails::trained_context_length),
+    };
+    let free = e.device.free_memory();
+    let max_fitting = match (e.weights, e.show.and_then(kv_bytes_per_token), free) {
+        // No load to measure the compute graph on: take it as large as the KV cache (on
+        // llama3.2:3b it was about half), so the suggestion errs on the small side.
+        (Some(weights), Some(kv), Some(free)) => LoadEstimate {
+            weights,
+            kv_per_token: kv,
+            graph_per_token: kv,
+        }
+        .max_fitting(free)
+        .filter(|max| num_ctx.is_none_or(|ctx| *max < ctx)),
+        _ => None,
+    };
+    let mut notes = Vec::new();
+    let others: Vec<&GpuProcess> = e
+        .device
+        .gpus()
+        .iter()
+        .flat_map(|g| g.processes.iter())
+        .filter(|p| !p.is_ollama())
+        .collect();
+    let held: u64 = others.iter().filter_map(|p| p.used_memory).sum();
+    if held >= NOTABLE_OTHER_USE {
+        notes.push(format!(
+            "other processes hold {} of VRAM: {}",
+            gib(held),
+            others
+                .iter()
+                .map(|p| format!(
+                    "{} {}",
+                    p.label(),
+                    p.used_memory.map_or_else(String::new, gib)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if source == SettingSource::OllamaDefault && num_ctx.is_some() {
+        notes.push(
+            "nobody set num_ctx: on a large card Ollama's default is the model's maximum context"
+                .to_owned(),
+        );
+    }
+    notes.push(evidence_note(e));
+    Diagnosis {
+        model: e.model.to_owned(),
+        running: None,
+        runner_gpu_memory: None,
+        cause: Cause::OutOfMemory {
+            message: message.to_owned(),
+            num_ctx,
+            source,
+            free,
+            max_fitting,
+        },
         notes,
     }
 }
@@ -397,8 +555,9 @@ fn find_cause(e: &Evidence<'_>, runner_memory: Option<u64>, notes: &mut Vec<Stri
             .device
             .free_memory()
             .map(|free| free + runner_memory.unwrap_or(0)),
-        DeviceView::Remote => Some(running.size_vram),
-        _ => None,
+        // Without NVML (a remote server, AMD or Apple GPUs, a container without the driver),
+        // what Ollama placed in VRAM is what it found room for: the budget a smaller load gets.
+        _ => (running.size_vram > 0).then_some(running.size_vram),
     };
 
     // 1. No GPU at all.
@@ -432,13 +591,7 @@ fn find_cause(e: &Evidence<'_>, runner_memory: Option<u64>, notes: &mut Vec<Stri
         && let Some(max_fitting) = est.max_fitting(budget)
         && max_fitting < ctx
     {
-        let source = if e.options.num_ctx.is_some() {
-            SettingSource::Request
-        } else if e.show.and_then(|s| s.parameter("num_ctx")).is_some() {
-            SettingSource::Modelfile
-        } else {
-            SettingSource::OllamaDefault
-        };
+        let source = context_source(e.options, e.show);
         if source == SettingSource::OllamaDefault {
             let trained = e.show.and_then(ModelDetails::trained_context_length);
             notes.push(format!(

@@ -11,15 +11,19 @@
 //! - **Diagnosis** ([`Diagnosis`]): the most likely cause, with evidence and a concrete fix.
 
 mod diagnose;
+mod fixes;
 mod guard;
 mod probe;
 
 pub use crate::config::{GpuPolicy, MinFraction};
 pub use diagnose::{
-    Cause, Diagnosis, Evidence, LoadEstimate, SettingSource, VRAM_MARGIN, diagnose, gb, gib,
-    kv_bytes_per_token, share_line, suggested_context,
+    Cause, Diagnosis, Evidence, LoadEstimate, SettingSource, VRAM_MARGIN, diagnose,
+    diagnose_failed_load, gb, gib, kv_bytes_per_token, share_line, suggested_context,
 };
-pub use guard::{Admission, FixReport, ResidencyGuard, ResidencyReport};
+pub use fixes::{FIXES_FILE, FixStore, RememberedFix};
+pub use guard::{
+    Admission, AdmissionBasis, FixReport, RECHECK_AFTER, ResidencyGuard, ResidencyReport,
+};
 pub use probe::{
     DeviceView, GpuDevice, GpuProbe, GpuProcess, NvmlProbe, RemoteProbe, ScriptedProbe,
 };

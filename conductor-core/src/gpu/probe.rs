@@ -136,8 +136,9 @@ pub trait GpuProbe: Send + Sync + fmt::Debug {
     /// A snapshot of the devices now.
     fn snapshot(&self) -> DeviceView;
 
-    /// Does any slow one-time set-up now (NVML's initialisation takes ~20 ms on an H100), so the
-    /// first check does not pay it. Called from a background thread.
+    /// Does any slow one-time set-up now (NVML's initialisation takes ~20 ms on an H100).
+    /// [`crate::gpu::ResidencyGuard::check`] runs it on a blocking thread during the preload, so
+    /// the check does not pay it; admissions never call it.
     fn warm_up(&self) {}
 }
 
