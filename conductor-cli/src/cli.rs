@@ -147,6 +147,21 @@ pub enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
+    /// (bench) Run a command, time its first output byte, report CPU and peak RSS as JSON
+    #[command(name = "__measure", hide = true)]
+    Measure {
+        /// The command and its arguments
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// (bench) The minimal client: POST BODY_FILE to URL, print the streamed content
+    #[command(name = "__raw-chat", hide = true)]
+    RawChat {
+        /// The /api/chat URL
+        url: String,
+        /// The JSON request body
+        body_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -234,4 +249,18 @@ pub struct BenchArgs {
     /// Print as JSON
     #[arg(long)]
     pub json: bool,
+    /// What to measure: whole processes, one process, or both
+    #[arg(long, value_enum, default_value_t = BenchPart::Both)]
+    pub part: BenchPart,
+}
+
+/// `bench --part` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPart {
+    /// Whole `conductor ask` processes beside a minimal client and `ollama run`
+    Processes,
+    /// TTFT, tokens/s and the prompt cache inside one process
+    InProcess,
+    /// Both
+    Both,
 }

@@ -38,14 +38,30 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    // The bench's helpers run bare: no logging, no shared runtime.
+    match &cli.command {
+        Command::Measure { command } => return commands::bench::measure_main(command),
+        Command::RawChat { url, body_file } => {
+            return commands::bench::raw_chat_main(url, body_file);
+        }
+        _ => {}
+    }
     // The chat UI owns the terminal: its logs go to a file, never to stderr.
     let to_file = matches!(cli.command, Command::Chat(_));
     logging::init(cli.global.log.as_deref(), to_file)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|err| Failure::other(format!("cannot start the async runtime: {err}")))?;
+    // One thread does for a command's few requests (less start-up, CPU and memory per run);
+    // the chat UI's input, rendering and requests run side by side on two.
+    let runtime = if to_file {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .map_err(|err| Failure::other(format!("cannot start the async runtime: {err}")))?;
     runtime.block_on(dispatch(cli))
 }
 
@@ -65,5 +81,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             commands::completions(shell);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Measure { .. } | Command::RawChat { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -65,7 +65,10 @@ pub fn print_failure(failure: &Failure) {
 
 /// What `fix` changed, and how to keep it: remembered for later runs, and the lines that make
 /// it part of the configuration.
-pub fn fix_notice(fix: &conductor_core::gpu::FixReport, config_file: Option<&std::path::Path>) -> String {
+pub fn fix_notice(
+    fix: &conductor_core::gpu::FixReport,
+    config_file: Option<&std::path::Path>,
+) -> String {
     if fix.remembered {
         return format!(
             "using the GPU fix remembered for '{}': {} (`conductor gpu forget` drops it)",
@@ -124,6 +127,18 @@ pub fn remembered_fix_lines(fixes: &[conductor_core::gpu::RememberedFix]) -> Vec
             )
         })
         .collect()
+}
+
+/// Writes `text` and a newline to stdout. A closed pipe (`| head`) is not an error: the reader
+/// is gone, so the program ends quietly; any other write error is reported.
+pub fn print_line(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(Failure::other(format!("cannot write to stdout: {err}"))),
+    }
 }
 
 /// Prints a warning on stderr.

@@ -22,6 +22,7 @@ fn command(home: &Path, host: &str) -> Command {
         "CONDUCTOR_GPU_POLICY",
         "CONDUCTOR_OLLAMA_TOKEN",
         "CONDUCTOR_LOG",
+        "CONDUCTOR_STATE_DIR",
         "NO_COLOR",
     ] {
         cmd.env_remove(var);
@@ -29,6 +30,7 @@ fn command(home: &Path, host: &str) -> Command {
     cmd.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
         .env("OLLAMA_HOST", host)
         .stdin(Stdio::null());
     cmd
@@ -630,10 +632,20 @@ async fn pull_shows_progress_and_fails_clearly_offline() {
 async fn bench_reports_ratios_against_raw_http() {
     let env = Env::new().await;
     let out = env
-        .run(&["bench", "-n", "2", "--tokens", "4", "--json"])
+        .run(&[
+            "bench",
+            "-n",
+            "2",
+            "--tokens",
+            "4",
+            "--part",
+            "in-process",
+            "--json",
+        ])
         .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let v = &v["in_process"];
     assert_eq!(v["runs"], 2);
     assert!(v["overhead_ratio"]["ttft"].as_f64().unwrap() > 0.0);
     assert!(
@@ -786,4 +798,125 @@ async fn chat_needs_a_terminal() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_is_paid_once_shown_and_forgotten_on_request() {
+    let env = Env::new().await;
+    // No NVML on this machine: the fix rests on Ollama's own numbers.
+    env.ollama.set_residency(
+        "m3b",
+        Residency::split(25_712_097_280, 7_265_650_688).context(131_072),
+    );
+    env.ollama
+        .set_residency_if_option("m3b", "num_ctx", Residency::gpu(4_152_782_848));
+    env.ollama.reply_with(&["fits"]);
+    let out = env
+        .run(&["ask", "-m", "m3b", "--gpu-policy", "fix", "hi"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "fits\n");
+    let text = stderr(&out);
+    assert!(
+        text.contains("did not fit on the GPU; changed: num_ctx 131072"),
+        "{text}"
+    );
+    assert!(text.contains("remembered for later runs"), "{text}");
+    assert!(
+        text.contains("under [options]") && text.contains("num_ctx = "),
+        "{text}"
+    );
+    let state = env
+        .home
+        .path()
+        .join(".local/state/conductor/gpu-fixes.json");
+    assert!(state.is_file(), "{}", state.display());
+
+    // The next process, after the model was unloaded: one load, with the context that fits,
+    // and nothing to say unless asked.
+    env.ollama.evict_all();
+    let loads = env.ollama.requests_to("/api/generate").len();
+    let out = env
+        .run(&["ask", "-m", "m3b", "--gpu-policy", "fix", "again"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let new_loads = env.ollama.requests_to("/api/generate")[loads..].to_vec();
+    assert_eq!(new_loads.len(), 1);
+    assert!(new_loads[0].json.as_ref().unwrap()["options"]["num_ctx"].is_u64());
+
+    // Shown where the settings are shown.
+    let out = env.run(&["gpu", "status"]).await;
+    assert!(
+        stdout(&out).contains("GPU fixes remembered"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("m3b:latest on "), "{}", stdout(&out));
+    let out = env.run(&["config", "show", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["remembered_gpu_fixes"][0]["model"], "m3b:latest");
+
+    // Forgotten on request.
+    let out = env.run(&["gpu", "forget", "m3b"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("forgot 1 GPU fix for "),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["gpu", "status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["remembered_fixes"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_killed_by_gpu_memory_exits_3() {
+    let env = Env::new().await;
+    env.ollama.push_fault(
+        "/api/generate",
+        Fault::Status {
+            status: 500,
+            body: "llama runner process has terminated: CUDA error: the resource allocation failed"
+                .into(),
+            json: true,
+        },
+    );
+    let out = env.run(&["ask", "-m", "m3b", "hi"]).await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("the GPU ran out of memory"), "{text}");
+    assert!(text.contains("resource allocation failed"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_measures_whole_processes_beside_a_minimal_client() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["Blue", " light"]);
+    let out = env
+        .run(&[
+            "bench",
+            "--part",
+            "processes",
+            "--json",
+            "-n",
+            "1",
+            "-m",
+            "m3b-4k",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = v["processes"].as_array().unwrap();
+    let clients: Vec<&str> = rows.iter().map(|r| r["client"].as_str().unwrap()).collect();
+    assert!(clients[0].starts_with("minimal client"), "{clients:?}");
+    assert!(
+        clients.contains(&"conductor ask (default: enforce)"),
+        "{clients:?}"
+    );
+    for row in rows {
+        assert_eq!(row["ok_runs"], 1, "{row}");
+        assert!(row["first_byte_ms_median"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["peak_rss_mib_median"].as_f64().unwrap() > 0.0, "{row}");
+    }
 }

@@ -323,9 +323,7 @@ impl Chat {
             .admit_request(&request)
             .instrument(span.clone())
             .await?;
-        let (stream, admission) = self
-            .open_guarded(&guard, request, admission, &span)
-            .await?;
+        let (stream, admission) = self.open_guarded(&guard, request, admission, &span).await?;
         debug!(parent: &span, head_ms = started.elapsed().as_millis() as u64, "stream opened");
         let mut notices = Vec::new();
         notices.extend(admission.fixed.map(|f| Ok(ChatEvent::Fixed(f))));

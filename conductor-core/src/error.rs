@@ -172,7 +172,8 @@ impl Error {
     pub fn is_gpu_memory_failure(&self) -> bool {
         let message = match self.root() {
             Self::Http {
-                status: 500, message,
+                status: 500,
+                message,
             }
             | Self::Server { message } => message.to_ascii_lowercase(),
             _ => return false,

@@ -1191,9 +1191,9 @@ impl App {
             WorkerEvent::Fixed(report) => {
                 self.notice(
                     NoticeLevel::Info,
-                    format!("GPU fix applied to {}", report.model),
+                    fix_title(&report, &report.model),
                     report.changes.clone(),
-                    Some("set these in conductor.toml to make them permanent".into()),
+                    Some(fix_advice(&report)),
                 );
                 self.actions.push(Action::RefreshResidency);
             }
@@ -1206,9 +1206,9 @@ impl App {
                 if let Some(report) = fixed {
                     self.notice(
                         NoticeLevel::Info,
-                        format!("GPU fix applied to {model}"),
+                        fix_title(&report, &model),
                         report.changes.clone(),
-                        Some("set these in conductor.toml to make them permanent".into()),
+                        Some(fix_advice(&report)),
                     );
                 }
                 if let Some(diagnosis) = warning {
@@ -1388,4 +1388,33 @@ fn format_size(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)] // sizes far below 2^52
     let gb = bytes as f64 / 1e9;
     format!("{gb:.1} GB")
+}
+
+/// The notice title for a GPU fix: made now, or remembered from an earlier run.
+fn fix_title(report: &conductor_core::gpu::FixReport, model: &str) -> String {
+    if report.remembered {
+        format!("Using the GPU fix remembered for {model}")
+    } else {
+        format!("GPU fix applied to {model}")
+    }
+}
+
+/// Where the fix is kept, and how to make it part of the configuration.
+fn fix_advice(report: &conductor_core::gpu::FixReport) -> String {
+    let mut lines = Vec::new();
+    if let Some(n) = report.options.num_ctx {
+        lines.push(format!("num_ctx = {n}"));
+    }
+    if let Some(n) = report.options.num_gpu {
+        lines.push(format!("num_gpu = {n}"));
+    }
+    let kept = if report.saved_in.is_some() {
+        "remembered for later runs; "
+    } else {
+        ""
+    };
+    format!(
+        "{kept}to make it permanent put {} under [options] in conductor.toml",
+        lines.join(", ")
+    )
 }

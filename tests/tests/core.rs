@@ -517,7 +517,8 @@ async fn extra_models_can_be_scripted() {
 }
 
 /// Runs against a real Ollama when `CONDUCTOR_TEST_OLLAMA` names one (e.g.
-/// `http://127.0.0.1:11434`), with the model in `CONDUCTOR_TEST_MODEL` (default llama3.2:3b).
+/// `http://127.0.0.1:11434`), with the model in `CONDUCTOR_TEST_MODEL` (default `tiny`, from
+/// `shared/real-ollama/setup.sh`).
 #[tokio::test]
 async fn real_ollama_when_available() {
     let Ok(url) = std::env::var("CONDUCTOR_TEST_OLLAMA") else {
@@ -528,9 +529,9 @@ async fn real_ollama_when_available() {
     };
     let mut settings = Settings::defaults();
     settings.host = url.parse().unwrap();
-    if let Ok(model) = std::env::var("CONDUCTOR_TEST_MODEL") {
-        settings.model = model;
-    }
+    // shared/real-ollama/setup.sh serves `tiny`; the CI machine has no GPU, so say so and go on.
+    settings.model = std::env::var("CONDUCTOR_TEST_MODEL").unwrap_or_else(|_| "tiny".into());
+    settings.gpu_policy = conductor_core::GpuPolicy::Warn;
     settings.options.num_predict = Some(16);
     let conductor = Conductor::from_settings(&settings).unwrap();
     let backend = conductor.backend();
@@ -698,4 +699,57 @@ async fn a_path_prefix_reaches_every_endpoint() {
             "/ollama/api/version"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_missing_model_is_known_by_its_status_in_every_wording() {
+    let ollama = StandIn::start().await;
+    let mut settings = settings(&ollama);
+    settings.gpu_policy = conductor_core::GpuPolicy::Off;
+    settings.model = "ghost".into();
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    // Ollama 0.24 sends both wordings; a future one may send another.
+    for body in [
+        "model 'ghost' not found",
+        "model \"ghost\" not found, try pulling it first",
+        "no such model",
+    ] {
+        ollama.push_fault(
+            "/api/chat",
+            Fault::Status {
+                status: 404,
+                body: body.into(),
+                json: true,
+            },
+        );
+        let err = conductor.ask("hi").await.err().unwrap();
+        assert!(
+            matches!(&err, Error::ModelNotFound { model } if model == "ghost"),
+            "{body}: {err:?}"
+        );
+    }
+    // A router's 404 (an unknown path) is not a missing model.
+    ollama.push_fault(
+        "/api/ps",
+        Fault::Status {
+            status: 404,
+            body: "404 page not found".into(),
+            json: false,
+        },
+    );
+    let err = conductor.backend().running_models().await.unwrap_err();
+    assert!(matches!(err, Error::Http { status: 404, .. }), "{err:?}");
+}
+
+#[test]
+fn model_names_match_as_ollama_reads_them() {
+    use conductor_core::backend::same_model;
+    assert!(same_model("llama3.2", "llama3.2:latest"));
+    assert!(same_model("Llama3.2:3B", "llama3.2:3b"));
+    assert!(same_model(
+        "registry.local:5000/team/m",
+        "registry.local:5000/team/m:latest"
+    ));
+    assert!(!same_model("llama3.2:1b", "llama3.2:3b"));
+    assert!(!same_model("tiny", "tiny-det"));
 }

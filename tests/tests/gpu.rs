@@ -494,7 +494,11 @@ async fn the_check_is_cached_across_turns_and_renewed_on_change() {
         .admit("m3b", &RunnerOptions::default(), short)
         .await
         .unwrap();
-    assert_eq!(preloads(), 4, "unloaded after its keep-alive: loaded and checked");
+    assert_eq!(
+        preloads(),
+        4,
+        "unloaded after its keep-alive: loaded and checked"
+    );
 
     // Asked explicitly (tiny was evicted by m3b: loaded and checked again).
     guard.invalidate("tiny");
@@ -785,16 +789,39 @@ async fn loaded_elsewhere(ollama: &StandIn, model: &str, num_ctx: u32) {
 async fn a_resident_model_is_admitted_from_ps_without_a_preload_or_nvml() {
     let ollama = StandIn::start().await;
     loaded_elsewhere(&ollama, "m3b", 8192).await;
-    let before = ollama.requests().len();
+    let state = tempfile::tempdir().unwrap();
+    let store = FixStore::new(state.path().join("gpu-fixes.json"), ollama.host());
     let probe = CountingProbe::with(nvml("a01"));
-    let conductor = guarded(&ollama, "m3b", probe.clone(), GpuPolicy::Enforce, None);
-    let answer = conductor.ask_collect("hi").await.unwrap();
+    let process = || {
+        guarded(
+            &ollama,
+            "m3b",
+            probe.clone(),
+            GpuPolicy::Enforce,
+            Some(store.clone()),
+        )
+    };
+    // The first process on this machine learns the model's trained context (once per digest).
+    let before = ollama.requests().len();
+    process().ask_collect("hi").await.unwrap();
+    let paths: Vec<String> = ollama.requests()[before..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(paths, ["/api/ps", "/api/show", "/api/chat"]);
+    // Every later process: one look, then the answer.
+    let before = ollama.requests().len();
+    let answer = process().ask_collect("hi").await.unwrap();
     let paths: Vec<String> = ollama.requests()[before..]
         .iter()
         .map(|r| r.path.clone())
         .collect();
     assert_eq!(paths, ["/api/ps", "/api/chat"], "one look, then the answer");
-    assert_eq!(probe.snapshots(), 0, "NVML is not touched for a resident model");
+    assert_eq!(
+        probe.snapshots(),
+        0,
+        "NVML is not touched for a resident model"
+    );
     // No num_ctx was asked for: the loaded context is adopted, so Ollama does not reload.
     let chat = ollama.requests_to("/api/chat").pop().unwrap().json.unwrap();
     assert_eq!(chat["options"]["num_ctx"], 8192);
@@ -852,7 +879,11 @@ async fn a_loaded_context_too_small_for_the_prompt_is_not_adopted() {
     conductor.ask_collect(&long_question).await.unwrap();
     let chat = ollama.requests_to("/api/chat").pop().unwrap().json.unwrap();
     assert!(chat["options"].get("num_ctx").is_none(), "{chat}");
-    assert_eq!(ollama.requests_to("/api/generate").len(), 2, "loaded and checked");
+    assert_eq!(
+        ollama.requests_to("/api/generate").len(),
+        2,
+        "loaded and checked"
+    );
 }
 
 #[tokio::test]
@@ -922,7 +953,10 @@ async fn a_fast_first_byte_costs_no_second_look() {
         chat.send_collect(&format!("turn {turn}")).await.unwrap();
     }
     assert_eq!(ollama.requests_to("/api/ps").len(), 1);
-    assert!(ollama.requests_to("/api/generate").len() == 1, "only the other client's load");
+    assert!(
+        ollama.requests_to("/api/generate").len() == 1,
+        "only the other client's load"
+    );
 }
 
 #[tokio::test]
@@ -993,7 +1027,11 @@ async fn a_fix_is_paid_once_and_remembered_across_processes() {
     ollama.evict_all();
     process().ask_collect("new model").await.unwrap();
     let fresh = store().find("m3b", &RunnerOptions::default()).unwrap();
-    assert_eq!(fresh.digest, "0".repeat(64), "fixed again, for the new digest");
+    assert_eq!(
+        fresh.digest,
+        "0".repeat(64),
+        "fixed again, for the new digest"
+    );
 }
 
 #[tokio::test]
@@ -1066,7 +1104,11 @@ async fn a_runner_killed_by_gpu_memory_is_a_residency_failure() {
     let ChatEvent::Fixed(fix) = stream.next().await.unwrap().unwrap() else {
         panic!("no fix")
     };
-    assert!(fix.changes[0].contains("ran out of memory"), "{:?}", fix.changes);
+    assert!(
+        fix.changes[0].contains("ran out of memory"),
+        "{:?}",
+        fix.changes
+    );
     assert!(fix.options.num_ctx.is_some());
     let rest: Vec<_> = stream.collect().await;
     assert!(rest.iter().all(Result::is_ok), "{rest:?}");
@@ -1096,7 +1138,10 @@ async fn without_nvml_ollamas_own_numbers_name_the_context_and_fix_it() {
     assert!((4096..40_000).contains(&max_fitting), "{max_fitting}");
     let evidence = d.notes.iter().find(|n| n.starts_with("evidence:")).unwrap();
     assert!(evidence.contains("/api/ps"), "{evidence}");
-    assert!(evidence.contains("KV cache 112 KiB per token"), "{evidence}");
+    assert!(
+        evidence.contains("KV cache 112 KiB per token"),
+        "{evidence}"
+    );
     assert!(evidence.contains("no NVML here"), "{evidence}");
 
     // And `fix` works on that evidence alone.
@@ -1124,4 +1169,26 @@ async fn a_machine_without_a_gpu_says_how_to_choose_the_cpu() {
     .await;
     assert!(d.fix().contains("--gpu-policy warn"), "{}", d.fix());
     assert!(d.fix().contains("policy = \"off\""), "{}", d.fix());
+}
+
+#[tokio::test]
+async fn a_loaded_context_equal_to_the_trained_one_is_sent_as_the_loader_sent_it() {
+    // On a large card Ollama's default is the model's maximum (clamped); Ollama compares the
+    // requested contexts, so sending the clamped value explicitly would reload the model.
+    let ollama = StandIn::start().await;
+    loaded_elsewhere(&ollama, "llama3.2:3b", 131_072).await;
+    let conductor = guarded(
+        &ollama,
+        "llama3.2:3b",
+        Arc::new(RemoteProbe),
+        GpuPolicy::Enforce,
+        None,
+    );
+    conductor.ask_collect("hi").await.unwrap();
+    let chat = ollama.requests_to("/api/chat").pop().unwrap().json.unwrap();
+    assert!(
+        chat.get("options")
+            .is_none_or(|o| o.get("num_ctx").is_none()),
+        "{chat}"
+    );
 }

@@ -106,7 +106,11 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
                 }
                 warnings.push(format!(
                     "{}: {}",
-                    if fix.remembered { "remembered fix" } else { "fixed" },
+                    if fix.remembered {
+                        "remembered fix"
+                    } else {
+                        "fixed"
+                    },
                     fix.changes.join("; ")
                 ));
             }

@@ -1,6 +1,10 @@
-//! `conductor bench`: time to first token, tokens/s, load time and the prompt-cache effect of a
-//! byte-stable personality, against the configured Ollama and model; and the same request sent
-//! by a bare HTTP client in the same run, so conductor's own overhead reads as a ratio.
+//! `conductor bench`: what users see, then what Ollama does.
+//!
+//! 1. **Processes** ([`processes`]): whole `conductor ask` runs under each GPU policy beside a
+//!    minimal client and `ollama run`: first output byte, CPU and peak RSS per run, with the
+//!    per-ask residency check included.
+//! 2. **In process**: time to first token, tokens/s, load time and the prompt-cache effect of a
+//!    byte-stable personality, and the same request sent by a bare HTTP client in the same run.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,7 +13,12 @@ use conductor_core::{ChatEvent, Conductor, GenerationStats, Message, RunnerOptio
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::cli::{BenchArgs, GlobalArgs};
+mod processes;
+
+use processes::{Client, on_path, report, run_rounds};
+pub use processes::{measure_main, raw_chat_main};
+
+use crate::cli::{BenchArgs, BenchPart, GlobalArgs};
 use crate::commands::load_config;
 use crate::exit::Failure;
 use crate::output::table;
@@ -42,11 +51,191 @@ const QUESTIONS: &[&str] = &[
     "What is a race condition?",
 ];
 
+/// The question every process is asked.
+const PROCESS_QUESTION: &str = "Why is the sky blue?";
+
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, args: BenchArgs) -> Result<ExitCode, Failure> {
     if args.runs == 0 {
         return Err(Failure::Usage("--runs must be at least 1".into()));
     }
+    let mut json_out = serde_json::Map::new();
+    if args.part != BenchPart::InProcess {
+        let (text, json) = run_processes(global, &args).await?;
+        if args.json {
+            json_out.insert("processes".into(), json);
+        } else {
+            crate::output::print_line(&text)?;
+        }
+    }
+    if args.part != BenchPart::Processes {
+        let report = run_in_process(global, &args).await?;
+        if args.json {
+            json_out.insert("in_process".into(), report);
+        }
+    }
+    if args.json {
+        crate::output::print_line(&format!("{:#}", serde_json::Value::Object(json_out)))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whole processes: a raw client, `conductor ask` under each policy, `ollama run` if installed.
+async fn run_processes(
+    global: &GlobalArgs,
+    args: &BenchArgs,
+) -> Result<(String, serde_json::Value), Failure> {
+    let config = load_config(global)?;
+    let settings = &config.settings;
+    let exe = std::env::current_exe()
+        .map_err(|err| Failure::other(format!("cannot find this program: {err}")))?;
+    let dir = std::env::temp_dir().join(format!("conductor-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| Failure::other(format!("cannot create {}: {err}", dir.display())))?;
+    let result = async {
+        // Every client generates the same answer: fixed length, greedy, seeded.
+        let mut options = format!(
+            "[options]\nnum_predict = {}\ntemperature = 0.0\nseed = 42\n",
+            args.tokens
+        );
+        if let Some(ctx) = settings.options.num_ctx {
+            options.push_str(&format!("num_ctx = {ctx}\n"));
+        }
+        let config_file = dir.join("bench.toml");
+        std::fs::write(&config_file, options)
+            .map_err(|err| Failure::other(format!("cannot write the bench config: {err}")))?;
+        let host = settings.host.to_string();
+        let conductor_args = |policy: &str| -> Vec<String> {
+            let mut command = vec![exe.display().to_string()];
+            command.extend(
+                [
+                    "--host",
+                    &host,
+                    "-m",
+                    &settings.model,
+                    "-p",
+                    settings.personality.as_str(),
+                    "--config",
+                    &config_file.display().to_string(),
+                    "--gpu-policy",
+                    policy,
+                    "ask",
+                    PROCESS_QUESTION,
+                ]
+                .map(str::to_owned),
+            );
+            command
+        };
+        // Load the model as conductor will use it, then send the raw client the same context,
+        // so neither makes Ollama reload it for the other.
+        let warm = vec![Client {
+            label: "warm-up".into(),
+            command: conductor_args("enforce"),
+        }];
+        let exe_for_warm = exe.clone();
+        tokio::task::spawn_blocking(move || run_rounds(&exe_for_warm, &warm, 0))
+            .await
+            .map_err(|err| Failure::other(err.to_string()))??;
+        // The raw client sends the context conductor sends (configured, adopted or none).
+        let mut warn_settings = settings.clone();
+        warn_settings.gpu_policy = conductor_core::GpuPolicy::Warn;
+        let conductor = Conductor::from_settings(&warn_settings)?;
+        let sent_ctx = match conductor.guard() {
+            Some(guard) => guard
+                .admit(&settings.model, &settings.options, settings.keep_alive)
+                .await
+                .ok()
+                .and_then(|a| a.options.num_ctx),
+            None => settings.options.num_ctx,
+        };
+        let mut raw_options = json!({"num_predict": args.tokens, "temperature": 0.0, "seed": 42});
+        if let Some(ctx) = sent_ctx {
+            raw_options["num_ctx"] = ctx.into();
+        }
+        let body = json!({
+            "model": settings.model,
+            "messages": [
+                {"role": "system", "content": conductor.chat().system_prompt()},
+                {"role": "user", "content": PROCESS_QUESTION},
+            ],
+            "options": raw_options,
+            "stream": true,
+        });
+        let body_file = dir.join("raw-body.json");
+        std::fs::write(&body_file, body.to_string())
+            .map_err(|err| Failure::other(format!("cannot write the raw request: {err}")))?;
+        let clients = vec![
+            Client {
+                label: "minimal client (reqwest, one POST /api/chat)".into(),
+                command: vec![
+                    exe.display().to_string(),
+                    "__raw-chat".into(),
+                    settings.host.join("/api/chat"),
+                    body_file.display().to_string(),
+                ],
+            },
+            Client {
+                label: "conductor ask --gpu-policy off".into(),
+                command: conductor_args("off"),
+            },
+            Client {
+                label: "conductor ask (default: enforce)".into(),
+                command: conductor_args("enforce"),
+            },
+            Client {
+                label: "conductor ask --gpu-policy warn".into(),
+                command: conductor_args("warn"),
+            },
+            Client {
+                label: "conductor ask --gpu-policy fix".into(),
+                command: conductor_args("fix"),
+            },
+        ];
+        // `ollama run` sends another prompt (no personality): interleaved, it would evict the
+        // prompt cache the others share, and whoever follows it would pay for that. It runs in
+        // rounds of its own, after the others.
+        let mut separate = Vec::new();
+        if let Some(ollama) = on_path("ollama") {
+            separate.push(Client {
+                label: "ollama run".into(),
+                command: vec![
+                    "env".into(),
+                    format!("OLLAMA_HOST={host}"),
+                    ollama.display().to_string(),
+                    "run".into(),
+                    settings.model.clone(),
+                    PROCESS_QUESTION.into(),
+                ],
+            });
+        }
+        let rounds = args.runs;
+        let exe_for_rounds = exe.clone();
+        let figures = tokio::task::spawn_blocking(move || {
+            let mut figures = run_rounds(&exe_for_rounds, &clients, rounds)?;
+            if !separate.is_empty() {
+                figures.extend(run_rounds(&exe_for_rounds, &separate, rounds)?);
+            }
+            Ok::<_, Failure>(figures)
+        })
+        .await
+        .map_err(|err| Failure::other(err.to_string()))??;
+        let (table, json) = report(&figures);
+        let text = format!(
+            "whole processes · {} · {} interleaved rounds (after one warm-up) · medians\n{table}",
+            settings.model, args.runs
+        );
+        Ok::<_, Failure>((text, json))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The same conversation in one process: TTFT, tokens/s, load and the prompt cache.
+async fn run_in_process(
+    global: &GlobalArgs,
+    args: &BenchArgs,
+) -> Result<serde_json::Value, Failure> {
     let config = load_config(global)?;
     let mut settings = config.settings.clone();
     settings.options = RunnerOptions {
@@ -96,12 +285,10 @@ pub async fn run(global: &GlobalArgs, args: BenchArgs) -> Result<ExitCode, Failu
         turn2: &turn2,
         raw: &raw,
     };
-    if args.json {
-        println!("{:#}", report.json());
-    } else {
+    if !args.json {
         report.print();
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(report.json())
 }
 
 async fn timed(chat: &mut conductor_core::Chat, text: &str) -> Result<Sample, Failure> {

@@ -39,9 +39,10 @@ fn forget(guard: &ResidencyGuard, model: Option<&str>) -> Result<ExitCode, Failu
     let forgotten = store.forget(model).map_err(|err| {
         Failure::other(format!(
             "cannot update {}: {err}",
-            store
-                .path()
-                .map_or_else(|| "the remembered fixes".to_owned(), |p| p.display().to_string())
+            store.path().map_or_else(
+                || "the remembered fixes".to_owned(),
+                |p| p.display().to_string()
+            )
         ))
     })?;
     println!(

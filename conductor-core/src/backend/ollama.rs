@@ -300,7 +300,10 @@ impl OllamaBackend {
             OllamaError::Other(body) => {
                 let message = serde_json::from_str::<ErrorBody<'_>>(&body)
                     .map_or_else(|_| body.trim().to_owned(), |b| b.error.into_owned());
-                let status = if is_not_found(&message) { 404 } else { 500 };
+                // The status is lost here; only Ollama's words remain (either wording).
+                let names_missing_model =
+                    message.starts_with("model ") && message.contains(" not found");
+                let status = if names_missing_model { 404 } else { 500 };
                 http_error(status, message, model)
             }
             OllamaError::InternalError(inner) => http_error(500, inner.message, model),
@@ -810,18 +813,25 @@ struct PsModel {
     context_length: Option<u64>,
 }
 
-fn is_not_found(message: &str) -> bool {
-    message.starts_with("model '") && message.ends_with("' not found")
+/// The missing model a 404 names. Decided by the status and the route, not by one wording:
+/// Ollama 0.24 says `model 'x' not found` from most handlers and
+/// `model "x" not found, try pulling it first` from the scheduler. A 404 from a route about a
+/// model is a missing model whatever its words; a router's `404 page not found` (an unknown
+/// path: an old server or a proxy) is not.
+fn missing_model(status: u16, message: &str, model: Option<&str>) -> Option<String> {
+    if status != 404 || message.contains("page not found") {
+        return None;
+    }
+    let quoted = message.strip_prefix("model ").and_then(|rest| {
+        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let inner = &rest[quote.len_utf8()..];
+        inner.find(quote).map(|end| inner[..end].to_owned())
+    });
+    quoted.or_else(|| model.map(str::to_owned))
 }
 
 fn http_error(status: u16, message: String, model: Option<&str>) -> Error {
-    if status == 404 && is_not_found(&message) {
-        let model = message
-            .strip_prefix("model '")
-            .and_then(|m| m.strip_suffix("' not found"))
-            .or(model)
-            .unwrap_or_default()
-            .to_owned();
+    if let Some(model) = missing_model(status, &message, model) {
         return Error::ModelNotFound { model };
     }
     let message = if message.is_empty() {

@@ -433,14 +433,21 @@ impl RunningModel {
     }
 }
 
-/// True when two model names denote the same model (a missing tag means `latest`).
+/// True when two model names denote the same model, as Ollama reads names: a missing tag means
+/// `latest`, and case does not matter (`Llama3.2` = `llama3.2:latest`).
 #[must_use]
 pub fn same_model(a: &str, b: &str) -> bool {
-    fn full(name: &str) -> std::borrow::Cow<'_, str> {
-        if name.contains(':') {
-            name.into()
+    fn full(name: &str) -> String {
+        let name = name.trim().to_lowercase();
+        // A tag is after the last ':' that follows the last '/' (a registry may have a port).
+        let tagged = name
+            .rsplit_once('/')
+            .map_or(name.as_str(), |(_, last)| last)
+            .contains(':');
+        if tagged {
+            name
         } else {
-            format!("{name}:latest").into()
+            format!("{name}:latest")
         }
     }
     full(a) == full(b)
@@ -555,6 +562,17 @@ impl ModelDetails {
     #[must_use]
     pub fn block_count(&self) -> Option<u64> {
         self.arch_u64("block_count")
+    }
+
+    /// The weights file the model is made from (`sha256-…` in its `FROM` line). Ollama keeps one
+    /// runner per weights file: models made `FROM` the same weights share it, and `/api/ps`
+    /// lists it under whichever loaded it.
+    #[must_use]
+    pub fn weights_blob(&self) -> Option<&str> {
+        self.modelfile
+            .lines()
+            .filter_map(|line| line.strip_prefix("FROM "))
+            .find_map(|path| path.rfind("sha256").map(|at| path[at..].trim()))
     }
 
     /// The context length the model was trained for (`<arch>.context_length`).

@@ -177,7 +177,9 @@ impl Diagnosis {
                 gib(*weights),
                 gib(*vram_total)
             ),
-            Cause::OutOfMemory { message, num_ctx, .. } => format!(
+            Cause::OutOfMemory {
+                message, num_ctx, ..
+            } => format!(
                 "the GPU ran out of memory while loading it{} (Ollama: {message})",
                 num_ctx.map_or_else(String::new, |c| format!(" with a context of {c} tokens"))
             ),

@@ -41,7 +41,18 @@ pub struct RememberedFix {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct FixFile {
+    #[serde(default)]
     fixes: Vec<RememberedFix>,
+    /// Trained context lengths by model digest: whether a loaded context is Ollama's clamped
+    /// default (see [`FixStore::trained_context`]) without asking `/api/show` on every run.
+    #[serde(default)]
+    trained_contexts: Vec<TrainedContext>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TrainedContext {
+    digest: String,
+    context: u64,
 }
 
 /// The store of remembered fixes for one host. Without a path it remembers nothing.
@@ -136,9 +147,46 @@ impl FixStore {
         };
         let mut file = read_file(path);
         file.fixes.retain(|f| {
-            !(f.host == fix.host && same_model(&f.model, &fix.model) && f.requested == fix.requested)
+            !(f.host == fix.host
+                && same_model(&f.model, &fix.model)
+                && f.requested == fix.requested)
         });
         file.fixes.push(fix);
+        write_atomically(path, &file)
+    }
+
+    /// The trained context length remembered for the model with this digest.
+    #[must_use]
+    pub fn trained_context(&self, digest: &str) -> Option<u64> {
+        let path = self.path.as_deref()?;
+        read_file(path)
+            .trained_contexts
+            .iter()
+            .find(|t| t.digest == digest)
+            .map(|t| t.context)
+    }
+
+    /// Remembers the trained context length of the model with this digest (a model's weights
+    /// never change under one digest).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn record_trained_context(&self, digest: &str, context: u64) -> io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut file = read_file(path);
+        if file.trained_contexts.iter().any(|t| t.digest == digest) {
+            return Ok(());
+        }
+        // A few hundred models at most; keep the newest.
+        if file.trained_contexts.len() >= 256 {
+            file.trained_contexts.remove(0);
+        }
+        file.trained_contexts.push(TrainedContext {
+            digest: digest.to_owned(),
+            context,
+        });
         write_atomically(path, &file)
     }
 

@@ -306,8 +306,15 @@ impl ResidencyGuard {
                 remembered = self.void_fix(model, fix);
             }
             let wanted = sending(options, remembered.as_ref());
+            let trained = match running.as_ref() {
+                Some(r) if wanted.num_ctx.is_none() && self.meets_policy(r) => {
+                    self.trained_context(model, r).await
+                }
+                _ => None,
+            };
             if let Some(running) = running.as_ref().filter(|r| self.meets_policy(r))
-                && let Some((sent, adopted_context)) = adopt(&wanted, running, prompt_bytes)
+                && let Some((sent, adopted_context)) =
+                    adopt(&wanted, running, prompt_bytes, trained)
             {
                 debug!(
                     context = running.context_length,
@@ -339,8 +346,31 @@ impl ResidencyGuard {
         .await
     }
 
+    /// The model's trained context length: remembered by digest, else from `/api/show` (once
+    /// per model and machine).
+    async fn trained_context(&self, model: &str, running: &RunningModel) -> Option<u64> {
+        if let Some(context) = self.fixes.trained_context(&running.digest) {
+            return Some(context);
+        }
+        let context = self
+            .backend
+            .show_model(model)
+            .await
+            .ok()?
+            .trained_context_length()?;
+        if !running.digest.is_empty()
+            && let Err(err) = self.fixes.record_trained_context(&running.digest, context)
+        {
+            debug!(%err, "cannot remember the trained context");
+        }
+        Some(context)
+    }
+
     fn void_fix(&self, model: &str, fix: &RememberedFix) -> Option<RememberedFix> {
-        info!(model, "the model changed since its fix was remembered; forgetting the fix");
+        info!(
+            model,
+            "the model changed since its fix was remembered; forgetting the fix"
+        );
         if let Err(err) = self.fixes.forget(Some(&fix.model)) {
             warn!(%err, "cannot update the remembered GPU fixes");
         }
@@ -387,8 +417,9 @@ impl ResidencyGuard {
                     admission.warning = Some(Arc::new(diagnosis));
                 }
                 GpuPolicy::Fix => {
-                    let (fixed, fixed_report) =
-                        self.fix(model, &sent, options, keep_alive, diagnosis).await?;
+                    let (fixed, fixed_report) = self
+                        .fix(model, &sent, options, keep_alive, diagnosis)
+                        .await?;
                     admission.options = merge_sampling(&fixed.options, options);
                     admission.fixed = Some(Arc::new(fixed));
                     report = fixed_report;
@@ -540,14 +571,19 @@ impl ResidencyGuard {
     /// # Errors
     /// Backend errors.
     pub async fn recheck(&self, model: &str, sent: &RunnerOptions) -> Result<Option<Diagnosis>> {
-        let running = self.find_running(model).await?;
+        let running = self.find_serving(model).await?;
         if running.as_ref().is_some_and(|r| self.meets_policy(r)) {
             return Ok(None);
         }
         self.invalidate(model);
-        warn!(model, "the model was reloaded for this request and is not fully on the GPU");
+        warn!(
+            model,
+            "the model was reloaded for this request and is not fully on the GPU"
+        );
         let device = self.snapshot().await;
-        Ok(Some(self.explain(model, running.as_ref(), sent, &device).await))
+        Ok(Some(
+            self.explain(model, running.as_ref(), sent, &device).await,
+        ))
     }
 
     /// Explains a load that failed because GPU memory ran out ([`Error::is_gpu_memory_failure`]),
@@ -675,12 +711,12 @@ impl ResidencyGuard {
             }
             Err(err) => return Err(err),
         };
-        let mut running = self.find_running(model).await?;
+        let mut running = self.find_serving(model).await?;
         if running.is_none() {
             // Evicted between the load and the look (another client): one more try.
             debug!("model absent from /api/ps after load; loading again");
             self.backend.load_model(load).await?;
-            running = self.find_running(model).await?;
+            running = self.find_serving(model).await?;
         }
         let resident = running.as_ref().is_some_and(|r| self.meets_policy(r));
         let device = if device || !resident {
@@ -693,7 +729,10 @@ impl ResidencyGuard {
         let diagnosis = if resident {
             None
         } else {
-            Some(self.explain(model, running.as_ref(), options, &device).await)
+            Some(
+                self.explain(model, running.as_ref(), options, &device)
+                    .await,
+            )
         };
         let report = ResidencyReport {
             model: model.to_owned(),
@@ -755,6 +794,7 @@ impl ResidencyGuard {
         })
     }
 
+    /// `/api/ps`'s entry for `model`, by name.
     async fn find_running(&self, model: &str) -> Result<Option<RunningModel>> {
         Ok(self
             .backend
@@ -762,6 +802,39 @@ impl ResidencyGuard {
             .await?
             .into_iter()
             .find(|m| m.is_model(model)))
+    }
+
+    /// `/api/ps`'s entry serving `model` after loading it: by name, else the runner of its
+    /// weights. Ollama keeps one runner per weights file, so a model made `FROM` another (a
+    /// baked personality, a Modelfile with other parameters) is served by, and listed under,
+    /// whichever of them loaded first (measured on Ollama 0.24: `tiny-det` listed as `tiny`).
+    async fn find_serving(&self, model: &str) -> Result<Option<RunningModel>> {
+        let running = self.backend.running_models().await?;
+        if let Some(found) = running.iter().find(|m| m.is_model(model)) {
+            return Ok(Some(found.clone()));
+        }
+        if running.is_empty() {
+            return Ok(None);
+        }
+        let Ok(wanted) = self.backend.show_model(model).await else {
+            return Ok(None);
+        };
+        let Some(blob) = wanted.weights_blob() else {
+            return Ok(None);
+        };
+        for candidate in running {
+            let shares_weights = self
+                .backend
+                .show_model(&candidate.name)
+                .await
+                .ok()
+                .is_some_and(|show| show.weights_blob() == Some(blob));
+            if shares_weights {
+                debug!(model, listed_as = %candidate.name, "served by the runner of its weights");
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -788,21 +861,28 @@ fn sending(requested: &RunnerOptions, fix: Option<&RememberedFix>) -> RunnerOpti
 }
 
 /// The options that use the resident load as it is, if `wanted` would not make Ollama reload
-/// it: the same context, or, when none is asked for, the loaded one (adopted, and returned as
-/// the second value) if it leaves room for the prompt and an answer.
+/// it: the same context; or, when none is asked for, the loaded one (adopted, and returned as
+/// the second value) when it is smaller than the model's trained context `trained` and leaves
+/// room for the prompt and an answer.
 ///
-/// `/api/ps` does not report the other runner options (`num_gpu`, `num_batch`, ...); a reload
-/// they cause shows as a slow first byte, which [`ResidencyGuard::recheck`] covers.
+/// A loaded context equal to the trained one may be Ollama's own default clamped to it (on an
+/// H200 the default is 262144, clamped to 131072), and Ollama compares the *requested* contexts:
+/// sending 131072 to a runner loaded by default reloads it (measured). So that context is not
+/// adopted: the request sends none, as the loader did. `/api/ps` does not report the other
+/// runner options (`num_gpu`, `num_batch`, ...); a reload they cause shows as a slow first
+/// byte, which [`ResidencyGuard::recheck`] covers.
 fn adopt(
     wanted: &RunnerOptions,
     running: &RunningModel,
     prompt_bytes: usize,
+    trained: Option<u64>,
 ) -> Option<(RunnerOptions, Option<u64>)> {
     match (wanted.num_ctx, running.context_length) {
         (Some(asked), Some(loaded)) => (u64::from(asked) == loaded).then(|| (wanted.clone(), None)),
         // A server too old to report its context: it cannot be compared.
         (Some(_), None) => None,
         (None, None) => Some((wanted.clone(), None)),
+        (None, Some(loaded)) if trained.is_none_or(|t| loaded >= t) => Some((wanted.clone(), None)),
         (None, Some(loaded)) => {
             // A token is 3-4 bytes of English; count 3 so a long prompt is never cut.
             let needed = u64::try_from(prompt_bytes / 3).unwrap_or(u64::MAX) + ANSWER_ROOM_TOKENS;
@@ -860,21 +940,35 @@ mod tests {
     #[test]
     fn adopts_the_loaded_context_only_when_none_is_asked_and_the_prompt_fits() {
         let none = RunnerOptions::default();
-        let (options, adopted) = adopt(&none, &running(Some(8192)), 100).unwrap();
+        let trained = Some(131_072);
+        let (options, adopted) = adopt(&none, &running(Some(8192)), 100, trained).unwrap();
         assert_eq!(options.num_ctx, Some(8192));
         assert_eq!(adopted, Some(8192));
         // The same context asked for: nothing adopted, nothing reloads.
         assert_eq!(
-            adopt(&ctx(8192), &running(Some(8192)), 0).unwrap(),
+            adopt(&ctx(8192), &running(Some(8192)), 0, trained).unwrap(),
             (ctx(8192), None)
         );
         // Another context: Ollama would reload; no admission from /api/ps.
-        assert!(adopt(&ctx(4096), &running(Some(8192)), 0).is_none());
+        assert!(adopt(&ctx(4096), &running(Some(8192)), 0, trained).is_none());
         // A loaded context too small for a 30 KB prompt is not adopted.
-        assert!(adopt(&none, &running(Some(8192)), 30_000).is_none());
+        assert!(adopt(&none, &running(Some(8192)), 30_000, trained).is_none());
+        // The trained maximum may be Ollama's clamped default: sent as the loader sent it.
+        assert_eq!(
+            adopt(&none, &running(Some(131_072)), 0, trained).unwrap(),
+            (none.clone(), None)
+        );
+        // Unknown trained context: nothing adopted.
+        assert_eq!(
+            adopt(&none, &running(Some(8192)), 0, None).unwrap(),
+            (none.clone(), None)
+        );
         // A server that does not report its context.
-        assert!(adopt(&ctx(4096), &running(None), 0).is_none());
-        assert_eq!(adopt(&none, &running(None), 0).unwrap(), (none, None));
+        assert!(adopt(&ctx(4096), &running(None), 0, trained).is_none());
+        assert_eq!(
+            adopt(&none, &running(None), 0, trained).unwrap(),
+            (none, None)
+        );
     }
 
     #[test]
