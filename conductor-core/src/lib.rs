@@ -39,7 +39,7 @@
 //! - [`gpu`]: the GPU-residency guard: `/api/ps` and NVML, the policy, the diagnosis.
 //! - [`config`]: defaults, file, environment and flags merged into [`Settings`].
 //! - [`Conductor`] and [`Chat`]: the facade an application holds.
-//! - [`error`]: typed errors with hints.
+//! - [`error`]: typed errors with hints; [`text`]: server text made safe for a terminal.
 //!
 //! The library never prints and knows nothing of terminals: it returns values and emits
 //! `tracing` events (the prompt text only at `trace` level).
@@ -52,6 +52,7 @@ pub mod error;
 pub mod gpu;
 pub mod ndjson;
 pub mod personality;
+pub mod text;
 
 pub use backend::{
     Answer, Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
