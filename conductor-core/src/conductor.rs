@@ -313,7 +313,9 @@ impl Chat {
             system_bytes = self.system_prompt().len(),
         );
         let request = self.conductor.request(&self.model, messages);
-        trace!(parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
+        // The user's words go to their own target, which a log filter names to record them
+        // (`conductor_core::prompts=trace`); no general level includes them.
+        trace!(target: "conductor_core::prompts", parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
         let started = Instant::now();
         let Some(guard) = self.conductor.guard().cloned() else {
             let stream = self.open(request, &span).await?;
