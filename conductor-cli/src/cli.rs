@@ -8,13 +8,14 @@ use conductor_core::config::{ConfigLayer, ConfigSources, OllamaHost};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    success
+  0    success (also when the reader of stdout goes away, as with `| head`)
+  1    the output could not be written (e.g. a full disk)
   2    usage error (bad flag or argument, unreadable input)
-  3    the model is not fully on the GPU under the `enforce` policy
+  3    the model is not fully on the GPU under the `enforce` policy, or GPU memory ran out
   4    Ollama unreachable, an HTTP error, or an answer cut short
   5    model not found on the Ollama server
   6    bad configuration or personality file
-  130  interrupted (Ctrl-C)";
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP";
 
 /// Run a local assistant with a personality on Ollama, and prove it stays on the GPU.
 #[derive(Debug, Parser)]
@@ -30,10 +31,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Ollama address (any form OLLAMA_HOST accepts) [env: OLLAMA_HOST]
-    #[arg(long, global = true, value_name = "HOST", value_parser = parse_host)]
-    pub host: Option<OllamaHost>,
+    // Parsed in `sources`, not by clap: clap quotes a rejected value whole, and an address may
+    // hold a password.
+    #[arg(long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
     /// Model to use [env: CONDUCTOR_MODEL] [default: llama3.2:3b]
-    #[arg(short, long, global = true, value_name = "MODEL")]
+    #[arg(short, long, global = true, value_name = "MODEL", value_parser = non_empty)]
     pub model: Option<String>,
     /// Personality to use [env: CONDUCTOR_PERSONALITY] [default: yollayah]
     #[arg(short, long, global = true, value_name = "NAME")]
@@ -42,7 +45,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, value_name = "POLICY")]
     pub gpu_policy: Option<PolicyArg>,
     /// Context window in tokens (num_ctx) sent with every request
-    #[arg(long, global = true, value_name = "TOKENS")]
+    #[arg(long, global = true, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
     pub num_ctx: Option<u32>,
     /// How long Ollama keeps the model loaded: 10m, 1h, -1 (forever), 0 (unload at once)
     #[arg(
@@ -85,15 +88,45 @@ impl From<PolicyArg> for GpuPolicy {
     }
 }
 
-fn parse_host(value: &str) -> Result<OllamaHost, String> {
-    OllamaHost::parse(value)
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// `value` with any `user:password@` in its authority replaced by `***@`, for messages.
+fn redact_userinfo(value: &str) -> String {
+    let (scheme, rest) = value
+        .split_once("://")
+        .map_or(("", value), |(scheme, rest)| (scheme, rest));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let prefix = if scheme.is_empty() {
+                String::new()
+            } else {
+                format!("{scheme}://")
+            };
+            format!("{prefix}***@{}", &rest[at + 1..])
+        }
+        None => value.to_owned(),
+    }
 }
 
 impl GlobalArgs {
     /// The flags as a configuration layer (the highest-precedence one).
     pub fn sources(&self) -> Result<ConfigSources, crate::exit::Failure> {
         let mut flags = ConfigLayer::default();
-        flags.ollama.host = self.host.clone();
+        if let Some(host) = &self.host {
+            flags.ollama.host = Some(OllamaHost::parse(host).map_err(|reason| {
+                crate::exit::Failure::Usage(format!(
+                    "invalid --host {:?}: {reason}",
+                    redact_userinfo(host)
+                ))
+            })?);
+        }
         flags.model = self.model.clone();
         if let Some(name) = &self.personality {
             flags.personality = Some(conductor_core::PersonalityName::new(name)?);
@@ -110,6 +143,19 @@ impl GlobalArgs {
             flags,
             ignore_file: false,
         })
+    }
+}
+
+impl Command {
+    /// True when the command was asked for JSON: then every outcome prints a JSON object.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Self::Ask(args) => args.json,
+            Self::Bench(args) => args.json,
+            Self::Gpu(GpuCommand::Verify { json } | GpuCommand::Status { json }) => *json,
+            Self::Config(ConfigCommand::Show { json }) => *json,
+            _ => false,
+        }
     }
 }
 
@@ -263,4 +309,20 @@ pub enum BenchPart {
     InProcess,
     /// Both
     Both,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_addresses_are_never_echoed() {
+        assert_eq!(
+            redact_userinfo("http://user:s3cret@gpu-box:11434/ollama"),
+            "http://***@gpu-box:11434/ollama"
+        );
+        assert_eq!(redact_userinfo("user:pw@host"), "***@host");
+        assert_eq!(redact_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(redact_userinfo("127.0.0.1:11434"), "127.0.0.1:11434");
+    }
 }

@@ -15,8 +15,66 @@ pub const OLLAMA: u8 = 4;
 pub const MODEL_NOT_FOUND: u8 = 5;
 /// Exit code: bad configuration or personality.
 pub const CONFIG: u8 = 6;
-/// Exit code: interrupted by Ctrl-C.
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT); SIGTERM gives 143, SIGHUP 129.
 pub const INTERRUPTED: u8 = 130;
+/// Exit code: anything else, such as output that could not be written.
+pub const OTHER: u8 = 1;
+
+/// The signal that stopped a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ctrl-C.
+    Interrupt,
+    /// `kill` (the default signal).
+    Terminate,
+    /// The terminal went away.
+    Hangup,
+}
+
+impl Signal {
+    /// The conventional exit code: 128 + the signal's number.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Interrupt => INTERRUPTED,
+            Self::Terminate => 143,
+            Self::Hangup => 129,
+        }
+    }
+
+    /// `SIGINT`, `SIGTERM`, `SIGHUP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Interrupt => "SIGINT",
+            Self::Terminate => "SIGTERM",
+            Self::Hangup => "SIGHUP",
+        }
+    }
+}
+
+/// Resolves when SIGINT, SIGTERM or SIGHUP arrives (SIGINT alone where there are no others).
+pub async fn stop_signal() -> Signal {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return Signal::Interrupt;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+            _ = term.recv() => Signal::Terminate,
+            _ = hup.recv() => Signal::Hangup,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Signal::Interrupt
+    }
+}
 
 /// Why a command failed; rendered once by `main`.
 #[derive(Debug)]
@@ -25,10 +83,16 @@ pub enum Failure {
     Core(Error),
     /// Bad input on the command line or stdin.
     Usage(String),
-    /// Ctrl-C.
-    Interrupted,
-    /// Anything else (I/O on stdout, runtime start-up).
+    /// Stopped by a signal.
+    Interrupted(Signal),
+    /// Anything else (runtime start-up, a helper process).
     Other(String),
+    /// Output could not be written (not a closed pipe).
+    Output(String),
+    /// stdout was closed by its reader (`| head`): end quietly, successfully.
+    Closed,
+    /// Already reported on stdout as JSON; `main` prints only the human message on stderr.
+    Reported(Box<Failure>),
 }
 
 impl Failure {
@@ -47,9 +111,63 @@ impl Failure {
         match self {
             Self::Core(err) => core_code(err),
             Self::Usage(_) => USAGE,
-            Self::Interrupted => INTERRUPTED,
-            Self::Other(_) => 1,
+            Self::Interrupted(signal) => signal.exit_code(),
+            Self::Other(_) | Self::Output(_) => OTHER,
+            Self::Closed => 0,
+            Self::Reported(inner) => inner.code(),
         }
+    }
+
+    /// A short machine-readable name for `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Core(err) => match err.root() {
+                Error::ModelNotFound { .. } => "model_not_found",
+                Error::NotResident(_) => "not_resident",
+                Error::Unreachable { .. } => "unreachable",
+                Error::Busy { .. } => "busy",
+                Error::Http { .. } => "http",
+                Error::Timeout { .. } => "timeout",
+                Error::Truncated | Error::ConnectionLost { .. } => "cut_short",
+                Error::Server { .. } => "server",
+                Error::Protocol { .. } => "protocol",
+                Error::Config(_) => "config",
+                Error::Personality(_) => "personality",
+                _ => "error",
+            },
+            Self::Usage(_) => "usage",
+            Self::Interrupted(_) => "interrupted",
+            Self::Other(_) => "other",
+            Self::Output(_) => "output",
+            Self::Closed => "closed",
+            Self::Reported(inner) => inner.kind(),
+        }
+    }
+
+    /// The one-line message, as `main` prints it after `error:`.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Core(err) => err.to_string(),
+            Self::Usage(m) | Self::Other(m) => m.clone(),
+            Self::Interrupted(signal) => format!("interrupted ({})", signal.name()),
+            Self::Output(m) => format!("cannot write the output: {m}"),
+            Self::Closed => "stdout closed".to_owned(),
+            Self::Reported(inner) => inner.message(),
+        }
+    }
+
+    /// The failure as the JSON object `--json` prints on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        let hint = match self {
+            Self::Core(err) => err.hint(),
+            _ => None,
+        };
+        serde_json::json!({
+            "kind": self.kind(),
+            "message": conductor_core::text::strip_controls(&self.message()),
+            "hint": hint,
+            "exit_code": self.code(),
+        })
     }
 }
 

@@ -28,9 +28,19 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
+    let json = cli.command.wants_json();
     match run(cli) {
         Ok(code) => code,
+        Err(Failure::Closed) => ExitCode::SUCCESS,
         Err(failure) => {
+            // `--json` answers on stdout whatever happened; a command that already printed its
+            // own object (with the partial answer) says so by `Failure::Reported`.
+            if json && !matches!(failure, Failure::Reported(_)) {
+                let object = serde_json::json!({ "error": failure.json() });
+                if let Err(Failure::Closed) = output::write_out(format_args!("{object:#}\n")) {
+                    return failure.exit_code();
+                }
+            }
             output::print_failure(&failure);
             failure.exit_code()
         }
@@ -77,10 +87,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Models => commands::models::run(global).await,
         Command::Personality(command) => commands::personality::run(global, command),
         Command::Config(command) => commands::config::run(global, command),
-        Command::Completions { shell } => {
-            commands::completions(shell);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completions { shell } => commands::completions(shell),
         Command::Measure { .. } | Command::RawChat { .. } => Ok(ExitCode::SUCCESS),
     }
 }

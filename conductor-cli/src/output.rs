@@ -37,8 +37,64 @@ pub mod style {
     pub const BOLD: &str = "1";
 }
 
-/// Prints a failure and its hint on stderr, once.
+/// Writes to stdout. A closed pipe (`| head`) becomes [`Failure::Closed`]: the reader is gone,
+/// so the program ends quietly, as ripgrep does; any other write error (a full disk,
+/// `> /dev/full`) is [`Failure::Output`]. Never panics, unlike `print!`.
+pub fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(output_failure)
+}
+
+/// The failure for a failed write to stdout.
+pub fn output_failure(err: std::io::Error) -> Failure {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::Closed
+    } else {
+        Failure::Output(err.to_string())
+    }
+}
+
+/// Writes to stderr, ignoring failure: there is nowhere left to report it, and it must not
+/// panic (unlike `eprint!`).
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.flush());
+}
+
+/// `println!` that returns a [`Failure`] instead of panicking; use with `?`.
+macro_rules! outln {
+    () => { $crate::output::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use outln;
+
+/// `eprintln!` that never panics.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_err(format_args!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use errln;
+
+/// Server text for a terminal: control characters removed when `terminal` (escape sequences
+/// from a hostile server must not retitle or clear the screen); unchanged for a pipe or file,
+/// where the bytes are the user's data.
+pub fn for_terminal(text: &str, terminal: bool) -> std::borrow::Cow<'_, str> {
+    if terminal {
+        conductor_core::text::strip_controls(text)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// Prints a failure and its hint on stderr, once. Everything in it may quote the server, so
+/// control characters are always removed.
 pub fn print_failure(failure: &Failure) {
+    if matches!(failure, Failure::Closed) {
+        return;
+    }
     let color = stderr_color();
     let (message, hint) = match failure {
         Failure::Core(err @ conductor_core::Error::ModelNotFound { model }) => (
@@ -49,17 +105,27 @@ pub fn print_failure(failure: &Failure) {
         ),
         Failure::Core(err) => (err.to_string(), err.hint()),
         Failure::Usage(message) => (message.clone(), Some("see `conductor --help`".to_owned())),
-        Failure::Interrupted => ("interrupted".to_owned(), None),
+        Failure::Interrupted(signal) => (format!("interrupted ({})", signal.name()), None),
         Failure::Other(message) => (message.clone(), None),
+        Failure::Output(message) => (format!("cannot write the output: {message}"), None),
+        Failure::Closed => return,
+        Failure::Reported(inner) => return print_failure(inner),
     };
-    eprintln!("{} {message}", paint(color, style::ERROR, "error:"));
-    if let Failure::Core(conductor_core::Error::NotResident(diagnosis)) = failure {
+    let clean = |text: &str| conductor_core::text::strip_controls(text).into_owned();
+    errln!(
+        "{} {}",
+        paint(color, style::ERROR, "error:"),
+        clean(&message)
+    );
+    if let Failure::Core(err) = failure
+        && let conductor_core::Error::NotResident(diagnosis) = err.root()
+    {
         for note in &diagnosis.notes {
-            eprintln!("{} {note}", paint(color, style::DIM, "  note:"));
+            errln!("{} {}", paint(color, style::DIM, "  note:"), clean(note));
         }
     }
     if let Some(hint) = hint {
-        eprintln!("{} {hint}", paint(color, style::BOLD, "  hint:"));
+        errln!("{} {}", paint(color, style::BOLD, "  hint:"), clean(&hint));
     }
 }
 
@@ -129,21 +195,14 @@ pub fn remembered_fix_lines(fixes: &[conductor_core::gpu::RememberedFix]) -> Vec
         .collect()
 }
 
-/// Writes `text` and a newline to stdout. A closed pipe (`| head`) is not an error: the reader
-/// is gone, so the program ends quietly; any other write error is reported.
+/// Writes `text` and a newline to stdout (see [`write_out`]).
 pub fn print_line(text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(err) => Err(Failure::other(format!("cannot write to stdout: {err}"))),
-    }
+    outln!("{text}")
 }
 
 /// Prints a warning on stderr.
 pub fn warn(message: &str) {
-    eprintln!(
+    errln!(
         "{} {message}",
         paint(stderr_color(), style::WARN, "warning:")
     );
@@ -166,6 +225,16 @@ pub fn bytes(n: u64) -> String {
 
 /// A table with left-aligned columns, like `ollama list`.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    // Cells quote the server (model names, errors): one line each, no control characters.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| conductor_core::text::one_line(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

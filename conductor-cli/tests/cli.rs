@@ -440,12 +440,13 @@ async fn a_dropped_stream_keeps_the_partial_answer_and_fails() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["answer"], "kept");
     assert_eq!(v["complete"], false);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("model runner crashed"), "{message}");
     assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("model runner crashed")
+        message.contains("(after 4 characters of the answer)"),
+        "{message}"
     );
+    assert_eq!(v["error"]["exit_code"], 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -919,4 +920,272 @@ async fn the_bench_measures_whole_processes_beside_a_minimal_client() {
         assert!(row["first_byte_ms_median"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["peak_rss_mib_median"].as_f64().unwrap() > 0.0, "{row}");
     }
+}
+
+/// Runs `args` with stdout on /dev/full: every write fails with ENOSPC.
+async fn run_into_full_disk(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = env.cmd(args);
+    tokio::task::spawn_blocking(move || {
+        cmd.stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `args` with a stdout whose reader has gone away before anything was read.
+async fn run_into_closed_pipe(env: &Env, args: &[&str]) -> Output {
+    let mut cmd = env.cmd(args);
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_failures_never_panic_a_closed_pipe_ends_quietly_a_full_disk_is_an_error() {
+    let env = Env::new().await;
+    env.ollama
+        .set_residency("llama3.2:3b", Residency::gpu(4_152_782_848).context(4096));
+    let long = "word ".repeat(20_000);
+    env.ollama
+        .set_default_reply(Reply::tokens(&[long.as_str(), "end"]));
+    let commands: &[&[&str]] = &[
+        &["ask", "hi"],
+        &["ask", "--json", "hi"],
+        &["config", "show"],
+        &["config", "show", "--json"],
+        &["models"],
+        &["doctor"],
+        &["personality", "list"],
+        &["personality", "show"],
+        &["gpu", "status"],
+        &["gpu", "status", "--json"],
+        &["completions", "bash"],
+    ];
+    if std::path::Path::new("/dev/full").exists() {
+        for args in commands {
+            let out = run_into_full_disk(&env, args).await;
+            let err = stderr(&out);
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert_eq!(code(&out), 1, "{args:?}: {err}");
+            assert!(err.contains("cannot write the output"), "{args:?}: {err}");
+        }
+    } else {
+        eprintln!("skipped the /dev/full half: no /dev/full here");
+    }
+    for args in commands {
+        let out = run_into_closed_pipe(&env, args).await;
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            code(&out) == 0 || (args[0] == "doctor" && code(&out) != 101),
+            "{args:?}: exit {} {err}",
+            code(&out)
+        );
+        assert!(
+            !err.contains("error:") || args[0] == "doctor",
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_always_answers_failures_included() {
+    let env = Env::new().await;
+    // Unreachable.
+    let mut cmd = command(env.home.path(), "127.0.0.1:1");
+    cmd.args(["ask", "--json", "hi"]);
+    let out = env.run_with(cmd, None).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "unreachable");
+    assert_eq!(v["error"]["exit_code"], 4);
+    assert_eq!(v["complete"], false);
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ollama serve")
+    );
+    // Not resident: the diagnosis comes with it.
+    env.ollama.set_residency(
+        "m3b-numgpu1",
+        Residency::split(25_712_097_280, 7_909_500_928).context(131_072),
+    );
+    let out = env.run(&["ask", "--json", "-m", "m3b-numgpu1", "hi"]).await;
+    assert_eq!(code(&out), 3);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "not_resident");
+    assert!(v["error"]["diagnosis"]["fix"].as_str().is_some());
+    // Missing model, and a usage error: one JSON object each.
+    let out = env.run(&["ask", "--json", "-m", "ghost", "hi"]).await;
+    assert_eq!(code(&out), 5);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "model_not_found");
+    let out = env.run(&["ask", "--json", ""]).await;
+    assert_eq!(code(&out), 2);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "usage");
+    // Other --json commands answer in JSON too.
+    let mut cmd = command(env.home.path(), "127.0.0.1:1");
+    cmd.args(["gpu", "verify", "--json"]);
+    let out = env.run_with(cmd, None).await;
+    assert_eq!(code(&out), 4);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["kind"], "unreachable");
+}
+
+/// Sends `signal` once some of the answer was printed; returns what was printed and the exit.
+async fn stop_midway(env: &Env, args: &[&str], signal: &str) -> (String, i32) {
+    let tokens: Vec<String> = (0..200).map(|i| format!("t{i} ")).collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    env.ollama
+        .push_reply(Reply::tokens(&tokens).chunk_delay(Duration::from_millis(20)));
+    let mut cmd = env.cmd(args);
+    let signal = signal.to_owned();
+    let json = args.contains(&"--json");
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        if json {
+            std::thread::sleep(Duration::from_millis(600));
+        } else {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 256];
+            while !String::from_utf8_lossy(&seen).contains("t5 ") {
+                let n = out.read(&mut buf).unwrap();
+                assert!(n > 0, "stdout closed early");
+                seen.extend_from_slice(&buf[..n]);
+            }
+        }
+        Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut rest = Vec::new();
+        out.read_to_end(&mut rest).unwrap();
+        let status = child.wait().unwrap();
+        (
+            String::from_utf8_lossy(&rest).into_owned(),
+            status.code().unwrap_or(-1),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sighup_stop_like_ctrl_c_keeping_the_partial_answer() {
+    let env = Env::new().await;
+    let (_, status) = stop_midway(&env, &["ask", "count"], "TERM").await;
+    assert_eq!(status, 143);
+    let (_, status) = stop_midway(&env, &["ask", "count"], "HUP").await;
+    assert_eq!(status, 129);
+    let (json, status) = stop_midway(&env, &["ask", "--json", "count"], "TERM").await;
+    assert_eq!(status, 143);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["error"]["kind"], "interrupted");
+    assert_eq!(v["error"]["exit_code"], 143);
+    assert!(v["answer"].as_str().unwrap().starts_with("t0 t1 "), "{v}");
+    assert_eq!(v["complete"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cut_by_the_token_limit_says_so() {
+    let env = Env::new().await;
+    env.ollama
+        .push_reply(Reply::tokens(&["cut", " short"]).done_reason("length"));
+    let out = env.run(&["ask", "hi"]).await;
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout(&out), "cut short\n");
+    assert!(
+        stderr(&out).contains("cut at the token limit"),
+        "{}",
+        stderr(&out)
+    );
+    env.ollama
+        .push_reply(Reply::tokens(&["cut", " short"]).done_reason("length"));
+    let out = env.run(&["ask", "--json", "hi"]).await;
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["cut_by_length"], true);
+    assert_eq!(v["done_reason"], "length");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_0_unloads_after_answering_under_the_default_policy() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["bye"]);
+    let out = env.run(&["ask", "--keep-alive", "0", "hi"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "bye\n");
+    let chat = env
+        .ollama
+        .requests_to("/api/chat")
+        .pop()
+        .unwrap()
+        .json
+        .unwrap();
+    assert_eq!(chat["keep_alive"], "0s");
+    assert!(
+        env.ollama.loaded_models().is_empty(),
+        "unloaded after the answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flag_values_are_usage_errors_that_never_echo_a_password() {
+    let env = Env::new().await;
+    for args in [
+        &["ask", "--num-ctx", "0", "hi"][..],
+        &["ask", "-m", "", "hi"],
+        &["ask", "-m", "  ", "hi"],
+        &["ask", "--keep-alive", "soon", "hi"],
+        &["pull", ""],
+    ] {
+        let out = env.run(args).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+    }
+    let out = env
+        .run(&["--host", "http://me:s3cret@gpu box:11434", "ask", "hi"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("s3cret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_from_the_server_never_reach_the_terminal() {
+    let env = Env::new().await;
+    env.ollama.push_fault(
+        "/api/chat",
+        Fault::Status {
+            status: 500,
+            body: "boom\u{1b}]0;pwned\u{7}\u{1b}[2J".into(),
+            json: true,
+        },
+    );
+    let out = env.run(&["--gpu-policy", "off", "ask", "hi"]).await;
+    assert_eq!(code(&out), 4);
+    let err = stderr(&out);
+    assert!(err.contains("boom"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    // Into a pipe the answer is the user's data, byte for byte.
+    env.ollama.reply_with(&["a\u{1b}[1mb"]);
+    let out = env.run(&["ask", "hi"]).await;
+    assert_eq!(stdout(&out), "a\u{1b}[1mb\n");
 }

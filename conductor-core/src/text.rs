@@ -53,6 +53,9 @@ mod tests {
         let hostile = "bad\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31mred\r\nnext\tcol";
         assert_eq!(strip_controls(hostile), "bad]0;pwned[2J31mred\nnext\tcol");
         assert_eq!(one_line(hostile), "bad]0;pwned[2J31mred next col");
-        assert!(matches!(strip_controls("plain ünïcödé\n"), Cow::Borrowed(_)));
+        assert!(matches!(
+            strip_controls("plain ünïcödé\n"),
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -586,10 +586,12 @@ impl StandIn {
     /// The names of the models loaded now.
     #[must_use]
     pub fn loaded_models(&self) -> Vec<String> {
+        let now = SystemTime::now();
         self.shared
             .state()
             .loaded
             .iter()
+            .filter(|l| l.expires.is_none_or(|e| e > now))
             .map(|l| l.name.clone())
             .collect()
     }
@@ -914,7 +916,18 @@ fn generate(
             extra_headers: Vec::new(),
         }
     };
-    let Some(expires) = expiry else {
+    let prompt_empty = if chat {
+        body.get("messages")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    } else {
+        body.get("prompt")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    // keep_alive 0 with nothing to generate unloads; with a prompt, Ollama answers, then
+    // unloads (the model is gone from /api/ps once the answer is sent).
+    let Some(expires) = expiry.or_else(|| (!prompt_empty).then(|| Some(SystemTime::now()))) else {
         state.loaded.retain(|l| l.name != model.name);
         return (empty_line("unload"), Duration::ZERO);
     };
@@ -959,15 +972,6 @@ fn generate(
     } else if let Some(loaded) = state.loaded.first_mut() {
         loaded.expires = expires;
     }
-    let prompt_empty = if chat {
-        body.get("messages")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
-    } else {
-        body.get("prompt")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-    };
     if prompt_empty {
         return (empty_line("load"), Duration::ZERO);
     }

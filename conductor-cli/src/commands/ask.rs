@@ -4,22 +4,56 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use conductor_core::text::one_line;
 use conductor_core::{
-    ChatEvent, Completion, Conductor, Error, LoadedConfig, RunningModel, TokenTiming,
+    ChatEvent, Completion, Conductor, DoneReason, Error, LoadedConfig, RunningModel, TokenTiming,
 };
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::cli::{AskArgs, GlobalArgs};
-use crate::exit::Failure;
-use crate::output::{self, paint, style};
+use crate::exit::{Failure, stop_signal};
+use crate::output::{self, for_terminal, paint, style};
 
 /// Most stdin accepted as a prompt (16 MiB): beyond that it cannot fit any model's context.
 pub const MAX_STDIN: u64 = 16 << 20;
 
-/// Runs the command.
+/// What one ask produced, whatever happened: the JSON report is built from it.
+#[derive(Default)]
+struct Outcome {
+    model: Option<String>,
+    personality: Option<String>,
+    answer: String,
+    thinking: String,
+    completion: Option<Completion>,
+    metrics: Option<TokenTiming>,
+    residency: Option<RunningModel>,
+    warnings: Vec<String>,
+}
+
+/// Runs the command. With `--json` every outcome, failures included, prints one JSON object.
 pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure> {
+    let json = args.json;
+    let mut outcome = Outcome::default();
+    let result = ask(global, args, &mut outcome).await;
+    if !json {
+        return result;
+    }
+    let failure = result.as_ref().err();
+    if matches!(failure, Some(Failure::Closed)) {
+        return result;
+    }
+    let object = json_report(&outcome, failure);
+    output::outln!("{object:#}")?;
+    result.map_err(|failure| Failure::Reported(Box::new(failure)))
+}
+
+async fn ask(
+    global: &GlobalArgs,
+    args: AskArgs,
+    outcome: &mut Outcome,
+) -> Result<ExitCode, Failure> {
     let prompt = read_prompt(
         &args.prompt,
         &mut std::io::stdin().lock(),
@@ -39,16 +73,21 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         chat.disable_personality();
     }
     let model = chat.model().to_owned();
-    let personality = chat.personality().map(|p| p.name().to_string());
+    outcome.model = Some(model.clone());
+    outcome.personality = chat.personality().map(|p| p.name().to_string());
 
-    let spinner = (!args.json && std::io::stderr().is_terminal())
-        .then(|| spinner(&format!("waiting for {model} (loading it if needed)…")));
-    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
-    let mut metrics = TokenTiming::start();
+    let spinner = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        spinner(&format!(
+            "waiting for {} (loading it if needed)…",
+            one_line(&model)
+        ))
+    });
+    let mut interrupt = std::pin::pin!(stop_signal());
+    let metrics = outcome.metrics.insert(TokenTiming::start());
     let mut turn = tokio::select! {
-        _ = &mut interrupt => {
+        signal = &mut interrupt => {
             if let Some(s) = &spinner { s.finish_and_clear(); }
-            return Err(Failure::Interrupted);
+            return Err(Failure::Interrupted(signal));
         }
         turn = chat.send(&prompt) => match turn {
             Ok(turn) => turn,
@@ -59,16 +98,15 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         },
     };
 
-    let mut answer = String::new();
-    let mut thinking = String::new();
-    let mut completion: Option<Completion> = None;
     let mut failure: Option<Failure> = None;
-    let mut warnings: Vec<String> = Vec::new();
     let mut stdout = std::io::stdout().lock();
+    // Escape sequences in an answer act on a terminal; in a pipe or file they are data.
+    let stdout_terminal = std::io::stdout().is_terminal();
+    let stderr_terminal = std::io::stderr().is_terminal();
     let color = output::stderr_color();
     loop {
         let event = tokio::select! {
-            _ = &mut interrupt => { failure = Some(Failure::Interrupted); break; }
+            signal = &mut interrupt => { failure = Some(Failure::Interrupted(signal)); break; }
             event = turn.next() => event,
         };
         let Some(event) = event else { break };
@@ -78,33 +116,40 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
         match event {
             Ok(ChatEvent::Content(text)) => {
                 metrics.token();
-                answer.push_str(&text);
-                if !args.json && !write_out(&mut stdout, &text) {
-                    // stdout closed (e.g. piped into `head`): stop quietly, like other tools.
-                    return Ok(ExitCode::SUCCESS);
+                outcome.answer.push_str(&text);
+                if !args.json
+                    && let Err(err) = write_text(&mut stdout, &for_terminal(&text, stdout_terminal))
+                {
+                    // A closed pipe ends quietly; a failed write is an error. Either way the
+                    // answer so far is in the history and in `outcome`.
+                    failure = Some(err);
+                    break;
                 }
             }
             Ok(ChatEvent::Thinking(text)) => {
                 if !args.json {
-                    eprint!("{}", paint(color, style::DIM, &text));
+                    output::write_err(format_args!(
+                        "{}",
+                        paint(color, style::DIM, &for_terminal(&text, stderr_terminal))
+                    ));
                 }
-                thinking.push_str(&text);
+                outcome.thinking.push_str(&text);
             }
-            Ok(ChatEvent::Done(done)) => completion = Some(done),
+            Ok(ChatEvent::Done(done)) => outcome.completion = Some(done),
             Ok(ChatEvent::Warning(diagnosis)) => {
                 output::warn(&format!(
                     "{}\n  fix: {}",
                     diagnosis.summary(),
                     diagnosis.fix()
                 ));
-                warnings.push(diagnosis.summary());
+                outcome.warnings.push(diagnosis.summary());
             }
             Ok(ChatEvent::Fixed(fix)) => {
                 // A remembered fix is routine: said only when asked (-v); a new one always.
                 if !fix.remembered || args.verbose {
                     output::warn(&output::fix_notice(&fix, config.file.as_deref()));
                 }
-                warnings.push(format!(
+                outcome.warnings.push(format!(
                     "{}: {}",
                     if fix.remembered {
                         "remembered fix"
@@ -116,65 +161,87 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
             }
             Ok(_) => {}
             Err(err) => {
+                // Say how much of the answer arrived (and was kept).
+                let err = if outcome.answer.is_empty() || err.partial_answer().is_some() {
+                    err
+                } else {
+                    Error::Incomplete {
+                        partial: outcome.answer.clone(),
+                        source: Box::new(err),
+                    }
+                };
                 failure = Some(Failure::Core(err));
                 break;
             }
         }
     }
     drop(turn);
-    let total = metrics.elapsed();
-    if !args.json && !answer.is_empty() && !answer.ends_with('\n') {
-        let _ = writeln!(stdout);
+    if matches!(failure, Some(Failure::Closed | Failure::Output(_))) {
+        return Err(failure.unwrap_or(Failure::Closed));
     }
-    let _ = stdout.flush();
+    if !args.json && !outcome.answer.is_empty() && !outcome.answer.ends_with('\n') {
+        write_text(&mut stdout, "\n")?;
+    }
     drop(stdout);
 
-    let residency = if completion.is_some() && (args.json || args.verbose) {
-        conductor
+    let cut_by_length = outcome
+        .completion
+        .as_ref()
+        .is_some_and(|c| matches!(c.done_reason, Some(DoneReason::Length)));
+    if cut_by_length && failure.is_none() {
+        let limit = config.settings.options.num_predict.map_or_else(
+            || "the model's num_predict".to_owned(),
+            |n| format!("num_predict {n}"),
+        );
+        let note = format!(
+            "the answer was cut at the token limit ({limit}); raise num_predict under [options] in conductor.toml for longer answers"
+        );
+        if !args.json {
+            output::warn(&note);
+        }
+        outcome.warnings.push(note);
+    }
+    if outcome.completion.is_some() && (args.json || args.verbose) {
+        outcome.residency = conductor
             .backend()
             .running_models()
             .await
             .ok()
-            .and_then(|running| running.into_iter().find(|m| m.is_model(&model)))
-    } else {
-        None
-    };
-    if args.json {
-        let object = json_report(&JsonReport {
-            model: &model,
-            personality: personality.as_deref(),
-            answer: &answer,
-            thinking: &thinking,
-            completion: completion.as_ref(),
-            metrics: &metrics,
-            total,
-            residency: residency.as_ref(),
-            failure: failure.as_ref(),
-            warnings: &warnings,
-        });
-        println!("{object:#}");
-    } else if args.verbose {
-        eprintln!(
+            .and_then(|running| running.into_iter().find(|m| m.is_model(&model)));
+    }
+    if !args.json && args.verbose {
+        output::errln!(
             "{}",
             paint(
                 color,
                 style::DIM,
-                &stats_line(&metrics, completion.as_ref(), residency.as_ref())
+                &stats_line(
+                    metrics,
+                    outcome.completion.as_ref(),
+                    outcome.residency.as_ref()
+                )
             )
         );
     }
     match failure {
         Some(failure) => Err(failure),
-        None if completion.is_none() => Err(Failure::Core(Error::Truncated)),
+        None if outcome.completion.is_none() => Err(Failure::Core(if outcome.answer.is_empty() {
+            Error::Truncated
+        } else {
+            Error::Incomplete {
+                partial: outcome.answer.clone(),
+                source: Box::new(Error::Truncated),
+            }
+        })),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
-fn write_out(stdout: &mut impl Write, text: &str) -> bool {
+fn write_text(stdout: &mut impl Write, text: &str) -> Result<(), Failure> {
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .is_ok()
+        .map_err(output::output_failure)
 }
 
 fn spinner(message: &str) -> ProgressBar {
@@ -244,61 +311,60 @@ fn read_stdin(stdin: &mut impl Read) -> Result<String, Failure> {
     })
 }
 
-struct JsonReport<'a> {
-    model: &'a str,
-    personality: Option<&'a str>,
-    answer: &'a str,
-    thinking: &'a str,
-    completion: Option<&'a Completion>,
-    metrics: &'a TokenTiming,
-    total: Duration,
-    residency: Option<&'a RunningModel>,
-    failure: Option<&'a Failure>,
-    warnings: &'a [String],
-}
-
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn json_report(r: &JsonReport<'_>) -> serde_json::Value {
-    let stats = r.completion.map(|c| c.stats);
+/// The one JSON object `ask --json` prints, for every outcome.
+fn json_report(o: &Outcome, failure: Option<&Failure>) -> serde_json::Value {
+    let stats = o.completion.as_ref().map(|c| c.stats);
+    let done_reason = o
+        .completion
+        .as_ref()
+        .and_then(|c| c.done_reason.as_ref())
+        .map(|d| d.as_str().to_owned());
+    let cut_by_length = done_reason.as_deref() == Some("length");
     let mut object = json!({
-        "model": r.model,
-        "personality": r.personality,
-        "answer": r.answer,
-        "done_reason": r.completion.and_then(|c| c.done_reason.as_ref()).map(|d| d.as_str()),
-        "complete": r.completion.is_some() && r.failure.is_none(),
+        "model": o.model,
+        "personality": o.personality,
+        "answer": o.answer,
+        "done_reason": done_reason,
+        // Complete: the model finished its answer (not cut by the token limit, an error or a signal).
+        "complete": o.completion.is_some() && failure.is_none() && !cut_by_length,
+        "cut_by_length": cut_by_length,
         "metrics": {
-            "ttft_ms": r.metrics.ttft().map(ms),
+            "ttft_ms": o.metrics.as_ref().and_then(TokenTiming::ttft).map(ms),
             "tokens_per_s_server": stats.and_then(|s| s.tokens_per_second()),
-            "tokens_per_s_client": r.metrics.tokens_per_second(),
+            "tokens_per_s_client": o.metrics.as_ref().and_then(TokenTiming::tokens_per_second),
             "eval_count": stats.map(|s| s.eval_count),
             "prompt_eval_count": stats.map(|s| s.prompt_eval_count),
             "prompt_eval_ms": stats.map(|s| ms(s.prompt_eval_duration)),
             "load_ms": stats.map(|s| ms(s.load_duration)),
-            "total_ms": ms(r.total),
+            "total_ms": o.metrics.as_ref().map(|m| ms(m.elapsed())),
         },
-        "residency": r.residency.map(|m| json!({
+        "residency": o.residency.as_ref().map(|m| json!({
             "size": m.size,
             "size_vram": m.size_vram,
             "processor": m.processor().to_string(),
             "context_length": m.context_length,
         })),
+        "exit_code": failure.map_or(0, Failure::code),
     });
-    if !r.warnings.is_empty() {
-        object["warnings"] = r.warnings.into();
+    if !o.warnings.is_empty() {
+        object["warnings"] = o.warnings.clone().into();
     }
-    if !r.thinking.is_empty() {
-        object["thinking"] = r.thinking.into();
+    if !o.thinking.is_empty() {
+        object["thinking"] = o.thinking.clone().into();
     }
-    if let Some(failure) = r.failure {
-        object["error"] = match failure {
-            Failure::Core(err) => err.to_string(),
-            Failure::Interrupted => "interrupted".to_owned(),
-            Failure::Usage(m) | Failure::Other(m) => m.clone(),
+    if let Some(failure) = failure {
+        object["error"] = failure.json();
+        if let Failure::Core(Error::NotResident(diagnosis)) = failure {
+            object["error"]["diagnosis"] = json!({
+                "summary": diagnosis.summary(),
+                "fix": diagnosis.fix(),
+                "notes": diagnosis.notes,
+            });
         }
-        .into();
     }
     object
 }

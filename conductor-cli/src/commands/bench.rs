@@ -21,6 +21,7 @@ pub use processes::{measure_main, raw_chat_main};
 use crate::cli::{BenchArgs, BenchPart, GlobalArgs};
 use crate::commands::load_config;
 use crate::exit::Failure;
+use crate::output::outln;
 use crate::output::table;
 
 /// One timed answer.
@@ -286,7 +287,7 @@ async fn run_in_process(
         raw: &raw,
     };
     if !args.json {
-        report.print();
+        report.print()?;
     }
     Ok(report.json())
 }
@@ -437,11 +438,15 @@ impl Report<'_> {
         })
     }
 
-    fn print(&self) {
-        println!(
+    fn print(&self) -> Result<(), Failure> {
+        outln!(
             "{} · personality {} · {} · {} runs of {} tokens",
-            self.model, self.personality, self.processor, self.runs, self.tokens
-        );
+            self.model,
+            self.personality,
+            self.processor,
+            self.runs,
+            self.tokens
+        )?;
         let fmt = |v: Option<(f64, f64, f64)>| {
             v.map_or_else(
                 || vec!["-".into(), "-".into(), "-".into()],
@@ -465,20 +470,21 @@ impl Report<'_> {
             row.extend(fmt(self.series(name, samples)));
             rows.push(row);
         }
-        println!("{}", table(&["", "MIN", "MEDIAN", "MAX"], &rows));
+        outln!("{}", table(&["", "MIN", "MEDIAN", "MAX"], &rows))?;
         if let Some(first) = self.turn1.first() {
-            println!(
+            outln!(
                 "first request (personality not yet cached): {} prompt tokens in {:.1} ms",
                 first.stats.prompt_eval_count,
                 ms(first.stats.prompt_eval_duration)
-            );
+            )?;
         }
-        println!(
+        outln!(
             "conductor / raw HTTP (median): TTFT {} · total {}",
             self.ratio("ttft_ms")
                 .map_or_else(|| "-".into(), |r| format!("{r:.3}×")),
             self.ratio("total_ms")
                 .map_or_else(|| "-".into(), |r| format!("{r:.3}×"))
-        );
+        )?;
+        Ok(())
     }
 }

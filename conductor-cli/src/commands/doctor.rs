@@ -12,25 +12,39 @@ use crate::exit::{CONFIG, Failure, MODEL_NOT_FOUND, NOT_RESIDENT, OLLAMA};
 use conductor_core::gpu::gib;
 
 use crate::output::{self, paint, style};
+use conductor_core::text::{one_line, strip_controls};
 
 struct Report {
     color: bool,
     worst: Option<u8>,
+    /// The first failed write to stdout; later lines are not attempted.
+    output: Option<Failure>,
 }
 
 impl Report {
-    fn ok(&self, what: &str, detail: &str) {
-        println!("{} {what}: {detail}", paint(self.color, style::OK, "✓"));
+    fn line(&mut self, text: std::fmt::Arguments<'_>) {
+        if self.output.is_none()
+            && let Err(failure) = output::write_out(format_args!("{text}\n"))
+        {
+            self.output = Some(failure);
+        }
     }
 
-    fn info(&self, what: &str, detail: &str) {
-        println!("{} {what}: {detail}", paint(self.color, style::DIM, "–"));
+    fn ok(&mut self, what: &str, detail: &str) {
+        let mark = paint(self.color, style::OK, "✓");
+        self.line(format_args!("{mark} {what}: {}", one_line(detail)));
+    }
+
+    fn info(&mut self, what: &str, detail: &str) {
+        let mark = paint(self.color, style::DIM, "–");
+        self.line(format_args!("{mark} {what}: {}", one_line(detail)));
     }
 
     fn fail(&mut self, code: u8, what: &str, detail: &str, fix: Option<String>) {
-        println!("{} {what}: {detail}", paint(self.color, style::ERROR, "✗"));
+        let mark = paint(self.color, style::ERROR, "✗");
+        self.line(format_args!("{mark} {what}: {}", strip_controls(detail)));
         if let Some(fix) = fix {
-            println!("    fix: {fix}");
+            self.line(format_args!("    fix: {}", strip_controls(&fix)));
         }
         // Exit with the code of the first failure, which the others usually follow from.
         self.worst.get_or_insert(code);
@@ -42,6 +56,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
     let mut report = Report {
         color: output::stdout_color(),
         worst: None,
+        output: None,
     };
     let sources = global.sources()?;
     let config = match LoadedConfig::load(sources) {
@@ -107,7 +122,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         Ok(conductor) => conductor,
         Err(err) => {
             report.fail(CONFIG, "setup", &err.to_string(), err.hint());
-            return Ok(finish(&report));
+            return finish(report);
         }
     };
     let backend = Arc::clone(conductor.backend());
@@ -121,7 +136,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         Err(err) => {
             report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
             print_device(&mut report, &conductor);
-            return Ok(finish(&report));
+            return finish(report);
         }
     }
 
@@ -187,7 +202,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     diagnosis.as_ref().map(|d| d.fix()),
                 );
                 for note in diagnosis.iter().flat_map(|d| d.notes.iter()) {
-                    println!("    note: {note}");
+                    report.line(format_args!("    note: {}", strip_controls(note)));
                 }
             }
             Err(err @ Error::ModelNotFound { .. }) => {
@@ -197,7 +212,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         }
     }
     print_device(&mut report, &conductor);
-    Ok(finish(&report))
+    finish(report)
 }
 
 fn print_device(report: &mut Report, conductor: &Conductor) {
@@ -235,12 +250,14 @@ fn print_device(report: &mut Report, conductor: &Conductor) {
     }
 }
 
-fn finish(report: &Report) -> ExitCode {
-    match report.worst {
+fn finish(mut report: Report) -> Result<ExitCode, Failure> {
+    let code = match report.worst {
         None => {
-            println!("all good");
+            report.line(format_args!("all good"));
             ExitCode::SUCCESS
         }
         Some(code) => ExitCode::from(code),
-    }
+    };
+    // Output that could not be written outranks what it said.
+    report.output.map_or(Ok(code), Err)
 }

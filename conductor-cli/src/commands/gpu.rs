@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::cli::{GlobalArgs, GpuCommand};
 use crate::commands::load_config;
 use crate::exit::{Failure, NOT_RESIDENT};
+use crate::output::outln;
 use conductor_core::gpu::gib;
 
 use crate::output::{self, bytes, paint, style, table};
@@ -45,12 +46,12 @@ fn forget(guard: &ResidencyGuard, model: Option<&str>) -> Result<ExitCode, Failu
             )
         ))
     })?;
-    println!(
+    outln!(
         "forgot {forgotten} GPU fix{} for {}{}",
         if forgotten == 1 { "" } else { "es" },
         store.host(),
         model.map_or_else(String::new, |m| format!(" ({m})"))
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,9 +84,9 @@ async fn verify(
         ExitCode::from(NOT_RESIDENT)
     };
     if json {
-        println!("{:#}", verify_json(&report, &generation));
+        outln!("{:#}", verify_json(&report, &generation))?;
     } else {
-        print_verdict(&report, &generation);
+        print_verdict(&report, &generation)?;
     }
     Ok(code)
 }
@@ -188,7 +189,7 @@ fn runner_line(report: &ResidencyReport) -> String {
     }
 }
 
-fn print_verdict(report: &ResidencyReport, generation: &Generation) {
+fn print_verdict(report: &ResidencyReport, generation: &Generation) -> Result<(), Failure> {
     let color = output::stdout_color();
     let running = report.running.as_ref();
     let mut rows: Vec<Vec<String>> = vec![
@@ -262,7 +263,8 @@ fn print_verdict(report: &ResidencyReport, generation: &Generation) {
         }
         rows.push(vec!["fix".into(), d.fix()]);
     }
-    println!("{}", table(&["CHECK", "RESULT"], &rows));
+    outln!("{}", table(&["CHECK", "RESULT"], &rows))?;
+    Ok(())
 }
 
 fn running_json(r: &RunningModel) -> serde_json::Value {
@@ -344,7 +346,7 @@ async fn status(
             "remembered_fixes": fixes,
             "policy": guard.policy().to_string(),
         });
-        println!("{out:#}");
+        outln!("{out:#}")?;
         return running.map(|_| ExitCode::SUCCESS).map_err(Failure::from);
     }
     match &view {
@@ -372,20 +374,20 @@ async fn status(
                     ]
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 table(&["GPU", "NAME", "MEMORY", "UTIL", "PROCESSES"], &rows)
-            );
+            )?;
             if let Some(driver) = driver {
-                println!("driver {driver}");
+                outln!("driver {driver}")?;
             }
         }
-        other => println!("{}", device_line(other)),
+        other => outln!("{}", device_line(other))?,
     }
-    println!();
+    outln!()?;
     let running = running?;
     if running.is_empty() {
-        println!("no model loaded in Ollama");
+        outln!("no model loaded in Ollama")?;
     } else {
         let rows: Vec<Vec<String>> = running
             .iter()
@@ -400,26 +402,30 @@ async fn status(
                 ]
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], &rows)
-        );
+        )?;
     }
-    print_remembered_fixes(&fixes, guard.policy());
+    print_remembered_fixes(&fixes, guard.policy())?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_remembered_fixes(fixes: &[conductor_core::gpu::RememberedFix], policy: GpuPolicy) {
+fn print_remembered_fixes(
+    fixes: &[conductor_core::gpu::RememberedFix],
+    policy: GpuPolicy,
+) -> Result<(), Failure> {
     if fixes.is_empty() {
-        return;
+        return Ok(());
     }
     let applied = if policy == GpuPolicy::Fix {
         "applied now"
     } else {
         "applied under --gpu-policy fix"
     };
-    println!("\nGPU fixes remembered ({applied}; `conductor gpu forget` drops them):");
+    outln!("\nGPU fixes remembered ({applied}; `conductor gpu forget` drops them):")?;
     for line in output::remembered_fix_lines(fixes) {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
+    Ok(())
 }

@@ -22,12 +22,11 @@ pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, Failure> {
     Ok(LoadedConfig::load(sources)?)
 }
 
-/// `conductor completions SHELL`.
-pub fn completions(shell: clap_complete::Shell) {
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "conductor",
-        &mut std::io::stdout(),
-    );
+/// `conductor completions SHELL`. Generated into memory first: clap_complete panics when its
+/// writer fails, and stdout may be closed or full.
+pub fn completions(shell: clap_complete::Shell) -> Result<std::process::ExitCode, Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "conductor", &mut script);
+    crate::output::write_out(format_args!("{}", String::from_utf8_lossy(&script)))?;
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ use conductor_core::Conductor;
 use crate::cli::GlobalArgs;
 use crate::commands::load_config;
 use crate::exit::Failure;
+use crate::output::outln;
 use crate::output::{bytes, table};
 
 /// Runs the command.
@@ -29,9 +30,9 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "MODIFIED"], &rows)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use crate::cli::{GlobalArgs, PersonalityCommand};
 use crate::commands::load_config;
 use crate::exit::Failure;
 use crate::output::{self, paint, style, table};
+use crate::output::{errln, outln};
 
 /// Runs the command.
 pub fn run(global: &GlobalArgs, command: PersonalityCommand) -> Result<ExitCode, Failure> {
@@ -40,9 +41,9 @@ pub fn run(global: &GlobalArgs, command: PersonalityCommand) -> Result<ExitCode,
                     }
                 }
             }
-            println!("{}", table(&["NAME", "DESCRIPTION", "SOURCE"], &rows));
+            outln!("{}", table(&["NAME", "DESCRIPTION", "SOURCE"], &rows))?;
             for err in broken {
-                eprintln!("{} {err}", paint(output::stderr_color(), style::ERROR, "✗"));
+                errln!("{} {err}", paint(output::stderr_color(), style::ERROR, "✗"));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -60,7 +61,7 @@ pub fn run(global: &GlobalArgs, command: PersonalityCommand) -> Result<ExitCode,
             };
             write!(stdout, "{text}{tail}")
                 .and_then(|()| stdout.flush())
-                .map_err(|err| Failure::other(format!("cannot write to stdout: {err}")))?;
+                .map_err(crate::output::output_failure)?;
             Ok(ExitCode::SUCCESS)
         }
     }

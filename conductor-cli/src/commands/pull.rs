@@ -11,9 +11,17 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::GlobalArgs;
 use crate::commands::load_config;
 use crate::exit::Failure;
+use crate::output::{errln, outln};
+use conductor_core::text::one_line;
 
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Failure::Usage(
+            "nothing to pull: give a model name, e.g. `conductor pull llama3.2:3b`".into(),
+        ));
+    }
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
     let terminal = std::io::stderr().is_terminal();
@@ -28,18 +36,18 @@ pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
     let mut layers: HashMap<String, ProgressBar> = HashMap::new();
-    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut interrupt = std::pin::pin!(crate::exit::stop_signal());
     let mut stream = tokio::select! {
-        _ = &mut interrupt => return Err(Failure::Interrupted),
+        signal = &mut interrupt => return Err(Failure::Interrupted(signal)),
         stream = conductor.backend().pull_model(name) => stream?,
     };
     let mut last_status = String::new();
     loop {
         let item = tokio::select! {
-            _ = &mut interrupt => {
+            signal = &mut interrupt => {
                 for bar in layers.values() { bar.abandon(); }
                 // Dropping the stream closes the connection; Ollama keeps what it downloaded.
-                return Err(Failure::Interrupted);
+                return Err(Failure::Interrupted(signal));
             }
             item = stream.next() => item,
         };
@@ -59,14 +67,14 @@ pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
                     bar.finish();
                 }
                 if !terminal && progress.status != last_status {
-                    eprintln!("{}", progress.status);
+                    errln!("{}", one_line(&progress.status));
                 }
             }
             _ => {
                 if terminal {
-                    let _ = bars.println(&progress.status);
+                    let _ = bars.println(one_line(&progress.status));
                 } else {
-                    eprintln!("{}", progress.status);
+                    errln!("{}", one_line(&progress.status));
                 }
             }
         }
@@ -75,7 +83,7 @@ pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
             for bar in layers.values() {
                 bar.finish();
             }
-            println!("pulled {name}");
+            outln!("pulled {name}")?;
             return Ok(ExitCode::SUCCESS);
         }
     }

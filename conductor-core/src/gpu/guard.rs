@@ -38,6 +38,9 @@ use crate::gpu::probe::{DeviceView, GpuProbe};
 /// it. A warm answer's first byte takes 80-110 ms on an H100; a reload takes seconds.
 pub const RECHECK_AFTER: Duration = Duration::from_millis(300);
 
+/// How long a preload keeps a model that the request will unload (`keep_alive 0`).
+const PRELOAD_FOR_UNLOAD: Duration = Duration::from_secs(30);
+
 /// Room left for the answer when adopting a loaded context.
 const ANSWER_ROOM_TOKENS: u64 = 1024;
 
@@ -687,10 +690,17 @@ impl ResidencyGuard {
             let probe = Arc::clone(&self.probe);
             drop(tokio::task::spawn_blocking(move || probe.warm_up()));
         }
+        // `keep_alive 0` asks Ollama to unload after the request: a preload with it would
+        // unload before the look. The preload keeps the model briefly; the request itself,
+        // sent with 0, unloads it after answering.
+        let preload_keep_alive = match keep_alive {
+            Some(KeepAlive::For(d)) if d.is_zero() => Some(KeepAlive::For(PRELOAD_FOR_UNLOAD)),
+            other => other,
+        };
         let load = LoadRequest {
             model: model.to_owned(),
             options: options.clone(),
-            keep_alive,
+            keep_alive: preload_keep_alive,
         };
         let load_time = match self.backend.load_model(load.clone()).await {
             Ok(report) => report.elapsed,
