@@ -659,3 +659,50 @@ fn the_start_up_check_shows_the_diagnosis_before_any_question() {
         EntryKind::Message(_) => panic!("a notice"),
     }
 }
+
+#[test]
+fn a_conversation_open_in_another_window_continues_as_a_copy() {
+    let mut app = app();
+    let mut saved = Session::new("llama3.2:3b", "yollayah");
+    saved.messages = vec![Message::user("q"), Message::assistant("a")];
+    app.resume(saved.clone());
+    app.take_actions();
+    app.continue_as_copy(Some(4242));
+    assert_ne!(app.session.id, saved.id);
+    let snapshot = app.session_snapshot();
+    assert_eq!(snapshot.id, app.session.id);
+    assert_eq!(snapshot.messages, saved.messages);
+    let (level, title) = notices(&app).pop().unwrap();
+    assert_eq!(level, NoticeLevel::Warning);
+    assert!(
+        title.contains("pid 4242") && title.contains("new conversation"),
+        "{title}"
+    );
+    // The user's turns go on into the copy.
+    answer(&mut app, "more", &["yes"]);
+    assert_eq!(app.session_snapshot().messages.len(), 4);
+}
+
+#[test]
+fn damaged_sessions_are_reported_where_they_went() {
+    let mut app = app();
+    app.report_set_aside(&[conductor_tui::session::SetAside {
+        from: "/s/20260105-000000-dddd.json".into(),
+        to: Some("/s/20260105-000000-dddd.damaged-20260106T100000Z.json".into()),
+        reason: "EOF while parsing an object at line 1 column 38".into(),
+    }]);
+    let EntryKind::Notice(notice) = app.entries[0].kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Warning);
+    assert!(
+        notice.title.contains("moved aside, not deleted"),
+        "{}",
+        notice.title
+    );
+    assert!(
+        notice.body[0].contains("20260105-000000-dddd.damaged-20260106T100000Z.json"),
+        "{:?}",
+        notice.body
+    );
+}
