@@ -779,6 +779,16 @@ impl App {
     }
 
     fn open_picker(&mut self, kind: PickerKind, items: Vec<PickerItem>, empty: &str) {
+        // Model names and session titles come from the server and from files: shown on one
+        // line, without control characters; the value chosen stays as it was.
+        let items: Vec<PickerItem> = items
+            .into_iter()
+            .map(|item| PickerItem {
+                label: one_line(&item.label).into_owned(),
+                detail: one_line(&item.detail).into_owned(),
+                ..item
+            })
+            .collect();
         if items.is_empty() {
             self.notice(NoticeLevel::Info, empty.to_owned(), Vec::new(), None);
         } else {

@@ -706,3 +706,73 @@ fn damaged_sessions_are_reported_where_they_went() {
         notice.body
     );
 }
+
+/// Everything the server sends, hostile: the title change and screen clear of the issue.
+const HOSTILE: &str = "x\u{1b}]0;pwned\u{7}\u{1b}[2Jy\u{9b}31m\r";
+
+fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+#[test]
+fn server_text_reaches_the_screen_without_control_characters() {
+    let mut app = app();
+    app.checking = true;
+    // A model name, an error body, an answer and a diagnosis note, all from the server.
+    app.update(worker(WorkerEvent::NotReady {
+        model: HOSTILE.into(),
+        error: Error::ModelNotFound {
+            model: HOSTILE.into(),
+        },
+    }));
+    submit(&mut app, "hi");
+    app.update(worker(WorkerEvent::Rejected(Error::Http {
+        status: 500,
+        message: format!("boom {HOSTILE}\nsecond line {HOSTILE}"),
+    })));
+    app.take_actions();
+    answer(
+        &mut app,
+        "again",
+        &["an answer ", HOSTILE, "\n```\ncode ", HOSTILE, "\n```"],
+    );
+    let mut diagnosis = context_diagnosis();
+    diagnosis.model = HOSTILE.into();
+    diagnosis.notes.push(HOSTILE.into());
+    app.update(worker(WorkerEvent::Warning(Arc::new(diagnosis))));
+    app.update(worker(WorkerEvent::ModelChanged(HOSTILE.into())));
+
+    // What the UI builds for the terminal holds no control characters...
+    for entry in &app.entries {
+        for line in conductor_tui::ui::entry_lines(entry, 80) {
+            for span in &line.spans {
+                assert!(!has_control(&span.content), "{:?}", span.content);
+            }
+        }
+    }
+    // ...and neither does the screen: conversation, status bar, then the model picker.
+    let check = |app: &App| {
+        let terminal = render(app, 100, 60);
+        for cell in terminal.backend().buffer().content.iter() {
+            assert!(!has_control(cell.symbol()), "{:?}", cell.symbol());
+        }
+        screen(&terminal)
+    };
+    let shown = check(&app);
+    assert!(shown.contains("x]0;pwned[2Jy31m"), "{shown}");
+    submit(&mut app, "/model");
+    app.take_actions();
+    app.update(Event::Models(Ok(vec![
+        conductor_core::backend::LocalModel {
+            name: HOSTILE.into(),
+            size: 1,
+            modified_at: String::new(),
+        },
+    ])));
+    let picker = app.picker.as_ref().unwrap();
+    assert!(!has_control(&picker.items[0].label));
+    // The value chosen is the server's name as it was: it is what the server knows.
+    assert_eq!(picker.items[0].value, HOSTILE);
+    check(&app);
+}
