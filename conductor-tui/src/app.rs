@@ -1345,6 +1345,30 @@ impl App {
                 };
                 self.push_notice(diagnosis_notice(diagnosis, NoticeLevel::Error, &title));
             }
+            // Known by its variant, not its wording: Ollama words a missing model several ways.
+            Error::ModelNotFound { model } => {
+                let model = one_line(model);
+                let title = if checking {
+                    format!("Model {model} is not on the server: questions will fail until it is")
+                } else {
+                    format!("Not sent: model {model} is not on the server")
+                };
+                let mut body = Vec::new();
+                if self.retry.is_some() {
+                    body.push(
+                        "Your question is kept: Ctrl+R sends it again once the model is there."
+                            .into(),
+                    );
+                }
+                self.push_notice(Notice {
+                    level: NoticeLevel::Error,
+                    title,
+                    body,
+                    hint: Some(format!(
+                        "download it with `ollama pull {model}`, or pick a local model with /model"
+                    )),
+                });
+            }
             Error::Unreachable { .. } => {
                 self.badge = Badge::Unreachable;
                 let mut notice = error_notice(err, "Ollama is down");

@@ -661,6 +661,53 @@ fn the_start_up_check_shows_the_diagnosis_before_any_question() {
 }
 
 #[test]
+fn a_missing_model_is_known_by_its_variant_and_offers_pull() {
+    // At start (or after /model): whatever Ollama's wording, the core says ModelNotFound.
+    let mut app = app();
+    app.checking = true;
+    app.update(worker(WorkerEvent::NotReady {
+        model: "qwen3:8b".into(),
+        error: Error::ModelNotFound {
+            model: "qwen3:8b".into(),
+        },
+    }));
+    let EntryKind::Notice(notice) = app.entries[0].kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert!(
+        notice.title.contains("qwen3:8b is not on the server"),
+        "{}",
+        notice.title
+    );
+    let hint = notice.hint.as_deref().unwrap();
+    assert!(hint.contains("`ollama pull qwen3:8b`"), "{hint}");
+    assert!(hint.contains("/model"), "{hint}");
+
+    // On a question: the question is kept for Ctrl+R.
+    let mut app = crate::common::app();
+    submit(&mut app, "hello");
+    app.update(worker(WorkerEvent::Rejected(Error::ModelNotFound {
+        model: "llama3.2:3b".into(),
+    })));
+    assert!(matches!(messages(&app)[0].2, MessageState::NotSent(_)));
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert!(
+        notice
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("ollama pull llama3.2:3b")
+    );
+    assert!(
+        notice.body.iter().any(|l| l.contains("Ctrl+R")),
+        "{notice:?}"
+    );
+}
+
+#[test]
 fn a_conversation_open_in_another_window_continues_as_a_copy() {
     let mut app = app();
     let mut saved = Session::new("llama3.2:3b", "yollayah");
