@@ -1,5 +1,6 @@
 //! `--log` / `CONDUCTOR_LOG`: tracing filters over named components, written to stderr.
 
+use conductor_tui::logfile::{self, PROMPTS_TARGET};
 use tracing_subscriber::EnvFilter;
 
 use crate::exit::Failure;
@@ -14,12 +15,16 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("cli", "conductor"),
     ("tui", "conductor_tui"),
     ("http", "reqwest"),
+    // What the user typed: only logged when named (`--log debug,prompts=trace`).
+    ("prompts", PROMPTS_TARGET),
 ];
 
 /// Turns `backend=debug,gpu=trace` into a filter over module targets; plain levels
-/// (`debug`) apply to all of conductor. Default: quiet.
+/// (`debug`) apply to all of conductor. Default: quiet. The user's prompts are off unless the
+/// `prompts` component is named: `conductor_core=trace` would match their target by prefix.
 pub fn directives(spec: &str) -> Result<String, String> {
     let mut out = Vec::new();
+    let mut prompts_named = false;
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (component, level) = match part.split_once('=') {
             Some((c, l)) => (Some(c.trim()), l.trim()),
@@ -45,9 +50,13 @@ pub fn directives(spec: &str) -> Result<String, String> {
                         let known: Vec<&str> = COMPONENTS.iter().map(|(c, _)| *c).collect();
                         format!("unknown log component {name:?}: use {}", known.join(", "))
                     })?;
+                prompts_named |= target == PROMPTS_TARGET;
                 out.push(format!("{target}={level}"));
             }
         }
+    }
+    if !out.is_empty() && !prompts_named {
+        out.push(format!("{PROMPTS_TARGET}=off"));
     }
     Ok(out.join(","))
 }
@@ -67,22 +76,7 @@ pub fn init(flag: Option<&str>, to_file: bool) -> Result<(), Failure> {
         return Ok(());
     }
     if to_file {
-        let path = std::env::var_os("CONDUCTOR_LOG_FILE")
-            .map(std::path::PathBuf::from)
-            .or_else(|| dirs::data_dir().map(|d| d.join("conductor").join("conductor.log")))
-            .ok_or_else(|| {
-                Failure::Usage("no data directory for the log file: set CONDUCTOR_LOG_FILE".into())
-            })?;
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|err| {
-                Failure::Usage(format!("cannot open log file {}: {err}", path.display()))
-            })?;
+        let file = open_log_file(std::env::var_os("CONDUCTOR_LOG_FILE").map(Into::into))?;
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::sync::Mutex::new(file))
@@ -98,15 +92,33 @@ pub fn init(flag: Option<&str>, to_file: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `chosen` (`CONDUCTOR_LOG_FILE`), or `<data dir>/conductor/conductor.log`, opened user-only:
+/// at trace level it can hold what the user asked.
+fn open_log_file(chosen: Option<std::path::PathBuf>) -> Result<std::fs::File, Failure> {
+    // Our default directory is ours to tighten; a directory the user chose is left as it is.
+    let (path, own_dir) = match chosen {
+        Some(path) => (path, false),
+        None => (
+            logfile::default_path("conductor.log").ok_or_else(|| {
+                Failure::Usage("no data directory for the log file: set CONDUCTOR_LOG_FILE".into())
+            })?,
+            true,
+        ),
+    };
+    logfile::open(&path, own_dir)
+        .map_err(|err| Failure::Usage(format!("cannot open log file {}: {err}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn components_map_to_targets() {
-        assert_eq!(
-            directives("backend=debug,gpu=trace").unwrap(),
-            "conductor_core::backend=debug,conductor_core::gpu=trace"
+        assert!(
+            directives("backend=debug,gpu=trace")
+                .unwrap()
+                .starts_with("conductor_core::backend=debug,conductor_core::gpu=trace,")
         );
         assert!(
             directives("debug")
@@ -124,5 +136,43 @@ mod tests {
                 .unwrap_err()
                 .contains("invalid log level")
         );
+    }
+
+    #[test]
+    fn prompts_are_off_unless_named() {
+        assert_eq!(
+            directives("backend=debug,gpu=trace").unwrap(),
+            "conductor_core::backend=debug,conductor_core::gpu=trace,conductor_core::prompts=off"
+        );
+        // `conductor_core=trace` matches `conductor_core::prompts` by prefix: the explicit
+        // `off` is more specific and wins.
+        let all = directives("trace").unwrap();
+        assert!(all.contains("conductor_core=trace"), "{all}");
+        assert!(all.ends_with(",conductor_core::prompts=off"), "{all}");
+        assert_eq!(
+            directives("debug,prompts=trace").unwrap(),
+            "conductor_core=debug,conductor=debug,conductor_tui=debug,conductor_core::prompts=trace"
+        );
+        for spec in ["trace", "debug,prompts=trace", "chat=trace"] {
+            let parsed = EnvFilter::builder().parse(format!("off,{}", directives(spec).unwrap()));
+            assert!(parsed.is_ok(), "{spec}: {parsed:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_log_file_is_user_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs").join("conductor.log");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // A new file in a new directory.
+        open_log_file(Some(path.clone())).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // An older log, world-readable: tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        open_log_file(Some(path.clone())).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use conductor_core::backend::same_model;
 use conductor_core::gpu::Diagnosis;
+use conductor_core::text::one_line;
 use conductor_core::{Error, GpuPolicy, Message, Processor, Role};
 use crossterm::event::{
     Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
@@ -16,7 +17,7 @@ use crate::event::{Event, FPS};
 use crate::input::{Input, InputHistory};
 use crate::markdown::RenderCache;
 use crate::residency::ResidencyState;
-use crate::session::{Session, SessionSummary, shorten};
+use crate::session::{Session, SessionSummary, SetAside, shorten};
 use crate::worker::WorkerEvent;
 
 /// Lines scrolled by one turn of the mouse wheel.
@@ -644,6 +645,54 @@ impl App {
         self.retry = None;
     }
 
+    /// The session is open in another window (`holder`, its pid when known): from now on this
+    /// window saves the conversation under a new id, so that both windows keep their turns. The
+    /// copy is written with the next save: a window that only reads adds no file.
+    pub fn continue_as_copy(&mut self, holder: Option<u32>) {
+        let old = self.session.id.clone();
+        self.session = self.session.fork();
+        let who = holder.map_or_else(
+            || "another window".to_owned(),
+            |pid| format!("another window (pid {pid})"),
+        );
+        self.notice(
+            NoticeLevel::Warning,
+            format!("This conversation is open in {who}: continuing it here as a new conversation"),
+            vec![format!(
+                "Both are kept: the other window goes on saving {old}, this one saves {}.",
+                self.session.id
+            )],
+            None,
+        );
+    }
+
+    /// Damaged session files that `--resume` moved aside: said, not hidden.
+    pub fn report_set_aside(&mut self, set_aside: &[SetAside]) {
+        if set_aside.is_empty() {
+            return;
+        }
+        let mut body = Vec::new();
+        for file in set_aside {
+            let line = match &file.to {
+                Some(to) => format!("{} → {}", file.from.display(), to.display()),
+                None => format!("{} (left in place)", file.from.display()),
+            };
+            body.push(one_line(&line).into_owned());
+            body.push(format!("  {}", one_line(&file.reason)));
+        }
+        let (what, verb) = if set_aside.len() == 1 {
+            ("A saved conversation is damaged", "it was moved aside")
+        } else {
+            ("Saved conversations are damaged", "they were moved aside")
+        };
+        self.notice(
+            NoticeLevel::Warning,
+            format!("{what} and cannot be resumed; {verb}, not deleted"),
+            body,
+            Some("the newest readable conversation is resumed instead, if there is one".into()),
+        );
+    }
+
     /// The conversation as the chat holds it: what a saved session contains.
     #[must_use]
     pub fn conversation(&self) -> Vec<Message> {
@@ -730,6 +779,16 @@ impl App {
     }
 
     fn open_picker(&mut self, kind: PickerKind, items: Vec<PickerItem>, empty: &str) {
+        // Model names and session titles come from the server and from files: shown on one
+        // line, without control characters; the value chosen stays as it was.
+        let items: Vec<PickerItem> = items
+            .into_iter()
+            .map(|item| PickerItem {
+                label: one_line(&item.label).into_owned(),
+                detail: one_line(&item.detail).into_owned(),
+                ..item
+            })
+            .collect();
         if items.is_empty() {
             self.notice(NoticeLevel::Info, empty.to_owned(), Vec::new(), None);
         } else {
@@ -1285,6 +1344,30 @@ impl App {
                     )
                 };
                 self.push_notice(diagnosis_notice(diagnosis, NoticeLevel::Error, &title));
+            }
+            // Known by its variant, not its wording: Ollama words a missing model several ways.
+            Error::ModelNotFound { model } => {
+                let model = one_line(model);
+                let title = if checking {
+                    format!("Model {model} is not on the server: questions will fail until it is")
+                } else {
+                    format!("Not sent: model {model} is not on the server")
+                };
+                let mut body = Vec::new();
+                if self.retry.is_some() {
+                    body.push(
+                        "Your question is kept: Ctrl+R sends it again once the model is there."
+                            .into(),
+                    );
+                }
+                self.push_notice(Notice {
+                    level: NoticeLevel::Error,
+                    title,
+                    body,
+                    hint: Some(format!(
+                        "download it with `ollama pull {model}`, or pick a local model with /model"
+                    )),
+                });
             }
             Error::Unreachable { .. } => {
                 self.badge = Badge::Unreachable;

@@ -85,16 +85,21 @@ impl EventHandler {
         }
     }
 
-    /// Starts reading the terminal and ticking at `fps`; also turns SIGTERM and SIGHUP into
-    /// [`Event::Terminate`]. Needs a tokio runtime.
+    /// Starts reading the terminal and ticking at `fps`; also turns SIGINT, SIGTERM and SIGHUP
+    /// into [`Event::Terminate`]. Needs a tokio runtime.
+    ///
+    /// The signal handlers are in place when this returns (not when the task first runs): from
+    /// then on a signal saves and restores the terminal instead of killing the process with
+    /// the terminal still in the alternate screen.
     pub fn start_terminal(&mut self, fps: f64) {
         let tx = self.tx.clone();
         let period = Duration::from_secs_f64(1.0 / fps.max(1.0));
+        let signals = TerminateSignals::register();
         self.reader = Some(tokio::spawn(async move {
             let mut reader = EventStream::new();
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let mut terminate = std::pin::pin!(terminate_signal());
+            let mut terminate = std::pin::pin!(signals.recv());
             loop {
                 let event = tokio::select! {
                     _ = tx.closed() => break,
@@ -150,22 +155,54 @@ impl Drop for EventHandler {
     }
 }
 
-#[cfg(unix)]
-async fn terminate_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
-    }
+/// The signals that end the UI the way `/quit` does. Raw mode turns Ctrl+C into a key, so a
+/// SIGINT comes from outside (`kill -INT`), as SIGTERM does; SIGHUP is a closed terminal.
+struct TerminateSignals {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
 }
 
-#[cfg(not(unix))]
-async fn terminate_signal() {
-    std::future::pending().await
+impl TerminateSignals {
+    #[cfg(unix)]
+    fn register() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ]
+        .into_iter()
+        .filter_map(|kind| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(err) => {
+                tracing::warn!(error = %err, ?kind, "cannot listen for a signal");
+                None
+            }
+        })
+        .collect();
+        Self { signals }
+    }
+
+    #[cfg(not(unix))]
+    fn register() -> Self {
+        Self {}
+    }
+
+    /// Resolves when any of the signals arrives.
+    #[cfg(unix)]
+    async fn recv(mut self) {
+        if self.signals.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = self
+            .signals
+            .iter_mut()
+            .map(|signal| Box::pin(signal.recv()));
+        let _ = futures::future::select_all(waits).await;
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

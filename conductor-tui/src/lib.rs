@@ -25,8 +25,10 @@
 //! - [`ui`]: rendering from `&App`; [`markdown`]: markdown to wrapped lines, cached per message.
 //! - [`worker`]: the task that owns the [`conductor_core::Chat`] and streams answers.
 //! - [`residency`]: `/api/ps` polling for the GPU badge.
-//! - [`session`]: conversations saved atomically with user-only permissions.
+//! - [`session`]: conversations saved atomically with user-only permissions; [`lock`]: one
+//!   window per conversation.
 //! - [`input`]: the multi-line input box and input history.
+//! - [`logfile`]: the user-only log file.
 //!
 //! The terminal is set up with `ratatui::try_init` (raw mode, alternate screen, a panic hook
 //! that restores the terminal) plus mouse capture, bracketed paste and, where the terminal
@@ -38,6 +40,8 @@
 pub mod app;
 pub mod event;
 pub mod input;
+pub mod lock;
+pub mod logfile;
 pub mod markdown;
 pub mod residency;
 pub mod session;
@@ -58,6 +62,7 @@ use crossterm::execute;
 
 use crate::app::{Action, App, AppInfo, NoticeLevel};
 use crate::event::{Event, EventHandler, EventSender, FPS};
+use crate::lock::{LockError, SessionLock};
 use crate::residency::{IDLE_INTERVAL, ResidencyPoller};
 use crate::session::{SaveRequest, Saver, SessionStore};
 use crate::worker::{Command, WorkerHandle};
@@ -115,14 +120,19 @@ pub async fn run(settings: Settings, options: ChatOptions) -> Result<(), TuiErro
     let store = match store {
         Ok(store) => {
             if options.resume {
-                match store.latest() {
-                    Ok(Some(session)) => app.resume(session),
-                    Ok(None) => app.notice(
-                        NoticeLevel::Info,
-                        "No saved conversation to resume: starting a new one".into(),
-                        Vec::new(),
-                        None,
-                    ),
+                match store.resume_latest() {
+                    Ok(found) => {
+                        app.report_set_aside(&found.set_aside);
+                        match found.session {
+                            Some(session) => app.resume(session),
+                            None => app.notice(
+                                NoticeLevel::Info,
+                                "No saved conversation to resume: starting a new one".into(),
+                                Vec::new(),
+                                None,
+                            ),
+                        }
+                    }
                     Err(err) => app.notice(
                         NoticeLevel::Warning,
                         format!("Cannot resume: {err}"),
@@ -198,6 +208,55 @@ fn install_panic_hook() {
         undo_extras();
         previous(info);
     }));
+}
+
+/// Holds the lock of the session the app is saving, following it as it changes (a new
+/// conversation, a resumed one), so that no two windows write the same file.
+#[derive(Default)]
+struct SessionLocks {
+    held: Option<SessionLock>,
+    /// The id whose lock could not be taken for a reason other than another window (told once).
+    failed: Option<String>,
+}
+
+impl SessionLocks {
+    /// Runs before the app's actions are carried out, so that no save of a session held by
+    /// another window is ever queued.
+    fn follow(&mut self, store: Option<&SessionStore>, app: &mut App) {
+        let Some(store) = store else {
+            return;
+        };
+        // A copy gets a fresh id, which is free unless ids collide: a few rounds at most.
+        for _ in 0..4 {
+            let id = app.session.id.clone();
+            if self.held.as_ref().is_some_and(|l| l.id() == id) || self.failed.as_ref() == Some(&id)
+            {
+                return;
+            }
+            self.held = None;
+            self.failed = None;
+            match store.lock(&id) {
+                Ok(lock) => {
+                    self.held = Some(lock);
+                    return;
+                }
+                Err(LockError::Held { pid, .. }) => app.continue_as_copy(pid),
+                Err(err) => {
+                    tracing::warn!(error = %err, "session not locked");
+                    app.notice(
+                        NoticeLevel::Warning,
+                        "This conversation could not be locked: another window resuming it \
+                         could overwrite it"
+                            .into(),
+                        vec![err.to_string()],
+                        None,
+                    );
+                    self.failed = Some(id);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The background pieces the actions talk to.
@@ -334,7 +393,9 @@ async fn event_loop(
     let frame = Duration::from_secs_f64(0.75 / FPS);
     let mut last_draw: Option<Instant> = None;
     let mut result = Ok(());
+    let mut locks = SessionLocks::default();
     loop {
+        locks.follow(runtime.store.as_ref(), &mut app);
         for action in app.take_actions() {
             runtime.dispatch(action, &app);
         }
@@ -373,6 +434,8 @@ async fn event_loop(
     if let Some(saver) = saver {
         let _ = tokio::task::spawn_blocking(move || saver.finish()).await;
     }
+    // Only once the last save is written may another window take the conversation.
+    drop(locks);
     result
 }
 

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use conductor_core::config::{ConfigLayer, ConfigSources, OllamaHost};
+use conductor_core::text::strip_controls;
 use conductor_core::{Error, GpuPolicy, LoadedConfig, PersonalityName};
-use conductor_tui::{ChatOptions, TuiError};
+use conductor_tui::{ChatOptions, TuiError, logfile};
 
 const USAGE: &str = "\
 conductor-tui: chat with a local assistant on Ollama, and see that it stays on the GPU.
@@ -32,7 +33,8 @@ Options:
   -V, --version             the version
 
 Logging: CONDUCTOR_LOG=debug (a level or tracing directives) writes to CONDUCTOR_LOG_FILE
-(default <data dir>/conductor/tui.log); nothing is ever written to the terminal.
+(default <data dir>/conductor/tui.log, user-only); nothing is ever written to the terminal.
+Prompts are logged only when named: CONDUCTOR_LOG=debug,prompts=trace.
 
 Exit codes: 0 success, 1 terminal error, 2 usage, 4 Ollama, 5 model not found, 6 configuration.";
 
@@ -120,11 +122,12 @@ fn main() -> ExitCode {
     match runtime.block_on(conductor_tui::run(settings, args.options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("conductor-tui: {err}");
+            // An error can quote the server: its text must not drive the terminal.
+            eprintln!("conductor-tui: {}", strip_controls(&err.to_string()));
             if let TuiError::Core(core) = &err
                 && let Some(hint) = core.hint()
             {
-                eprintln!("  hint: {hint}");
+                eprintln!("  hint: {}", strip_controls(&hint));
             }
             ExitCode::from(exit_code(&err))
         }
@@ -145,44 +148,83 @@ fn exit_code(err: &TuiError) -> u8 {
 
 /// Logs to a file when `CONDUCTOR_LOG` asks for it: never to the terminal the UI draws on.
 fn init_logging() {
-    let Ok(filter) = std::env::var("CONDUCTOR_LOG") else {
+    let Ok(spec) = std::env::var("CONDUCTOR_LOG") else {
         return;
     };
-    let path = std::env::var_os("CONDUCTOR_LOG_FILE")
-        .map(PathBuf::from)
-        .or_else(|| dirs::data_dir().map(|d| d.join("conductor").join("tui.log")));
-    let Some(path) = path else {
+    // Our own default location is ours to keep private; a file the user chose keeps its
+    // directory as it is (the file itself is always made user-only).
+    let (path, own_dir) = match std::env::var_os("CONDUCTOR_LOG_FILE") {
+        Some(path) => (PathBuf::from(path), false),
+        None => match logfile::default_path("tui.log") {
+            Some(path) => (path, true),
+            None => return,
+        },
+    };
+    let Ok(file) = logfile::open(&path, own_dir) else {
         return;
     };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-    else {
-        return;
-    };
-    let directives = filter
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            if d.contains('=') {
-                d.to_owned()
-            } else {
-                format!("conductor_core={d},conductor_tui={d}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
     let filter = tracing_subscriber::EnvFilter::builder()
-        .parse(format!("off,{directives}"))
+        .parse(format!("off,{}", directives(&spec)))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::sync::Mutex::new(file))
         .with_ansi(false)
         .try_init();
+}
+
+/// `CONDUCTOR_LOG` as tracing directives: a plain level applies to conductor, `prompts=LEVEL`
+/// to the user's prompts, anything else is a directive as written. The prompts are off unless
+/// named: `conductor_core=trace` would otherwise match their target by prefix.
+fn directives(spec: &str) -> String {
+    let mut out = Vec::new();
+    let mut prompts_named = false;
+    for d in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match d.split_once('=') {
+            Some(("prompts", level)) => {
+                prompts_named = true;
+                out.push(format!("{}={level}", logfile::PROMPTS_TARGET));
+            }
+            Some((target, _)) => {
+                prompts_named |= target.trim().starts_with(logfile::PROMPTS_TARGET);
+                out.push(d.to_owned());
+            }
+            None => out.push(format!("conductor_core={d},conductor_tui={d}")),
+        }
+    }
+    if !prompts_named {
+        out.push(format!("{}=off", logfile::PROMPTS_TARGET));
+    }
+    out.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_are_logged_only_when_named() {
+        assert_eq!(
+            directives("debug"),
+            "conductor_core=debug,conductor_tui=debug,conductor_core::prompts=off"
+        );
+        assert_eq!(
+            directives("conductor_core=trace"),
+            "conductor_core=trace,conductor_core::prompts=off"
+        );
+        assert_eq!(
+            directives("trace,prompts=trace"),
+            "conductor_core=trace,conductor_tui=trace,conductor_core::prompts=trace"
+        );
+        assert_eq!(
+            directives("conductor_core::prompts=trace"),
+            "conductor_core::prompts=trace"
+        );
+        // Every result is a filter tracing accepts.
+        for spec in ["debug", "conductor_core=trace", "trace,prompts=trace", ""] {
+            let parsed =
+                tracing_subscriber::EnvFilter::builder().parse(format!("off,{}", directives(spec)));
+            assert!(parsed.is_ok(), "{spec}: {parsed:?}");
+        }
+    }
 }

@@ -6,6 +6,10 @@
 //! fsyncs it, renames it over the old one and fsyncs the directory: a reader sees the old file
 //! or the new one, never half of one. Files are created `0600` and the directory `0700`: a
 //! conversation can hold anything the user typed.
+//!
+//! A session file that no longer parses is never deleted: [`SessionStore::resume_latest`] moves
+//! it aside to `<id>.damaged-<UTC time>.json` and says so, then resumes the newest good one.
+//! While a window has a session open it holds its lock ([`crate::lock`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,6 +21,7 @@ use conductor_core::{Message, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventSender};
+use crate::lock::{LockError, SessionLock};
 
 /// The format version written in every file.
 pub const FORMAT: u32 = 1;
@@ -65,6 +70,19 @@ impl Session {
         }
     }
 
+    /// The same conversation under a new id (created now): what a window continues when the
+    /// session is open in another window, so that neither overwrites the other.
+    #[must_use]
+    pub fn fork(&self) -> Self {
+        let now = jiff::Timestamp::now();
+        Self {
+            id: new_id(now),
+            created: now.to_string(),
+            updated: now.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// A short title: the first user message, on one line, at most `max` characters.
     #[must_use]
     pub fn title(&self, max: usize) -> String {
@@ -109,6 +127,26 @@ impl SessionSummary {
             self.messages, self.personality, self.title
         )
     }
+}
+
+/// A damaged session file, moved aside by [`SessionStore::resume_latest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Where it was.
+    pub from: PathBuf,
+    /// Where it is now; `None` when it could not be moved (it is left in place).
+    pub to: Option<PathBuf>,
+    /// What is wrong with it (or, with `to` empty, also why it could not be moved).
+    pub reason: String,
+}
+
+/// What `--resume` found: the newest good session, and the damaged files set aside.
+#[derive(Debug, Default)]
+pub struct Resumable {
+    /// The newest session that could be read, if any.
+    pub session: Option<Session>,
+    /// Damaged session files, moved aside.
+    pub set_aside: Vec<SetAside>,
 }
 
 /// Errors of session storage.
@@ -235,6 +273,81 @@ impl SessionStore {
         serde_json::from_slice(&text).map_err(|source| SessionError::Parse { path, source })
     }
 
+    /// The lock file of session `id`.
+    #[must_use]
+    pub fn lock_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.lock"))
+    }
+
+    /// Takes the lock of session `id` for this process (see [`crate::lock`]), creating the
+    /// directory if needed.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] when another window has it open; [`LockError::Io`] otherwise.
+    pub fn lock(&self, id: &str) -> Result<SessionLock, LockError> {
+        let path = self.lock_path(id);
+        if !valid_id(id) {
+            return Err(LockError::Io {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a session id"),
+            });
+        }
+        create_private_dir(&self.dir).map_err(|source| LockError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        SessionLock::acquire(id, path)
+    }
+
+    /// The newest session to resume. Session files that no longer parse are moved aside
+    /// (renamed to `<id>.damaged-<UTC time>.json`, never deleted) and reported, so that a
+    /// damaged newest file does not silently resume an older conversation. Files written by a
+    /// newer conductor (a higher `format`) are left alone.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] when the directory exists but cannot be read.
+    pub fn resume_latest(&self) -> Result<Resumable, SessionError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Resumable::default()),
+            Err(source) => {
+                return Err(SessionError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mut found = Resumable::default();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if !valid_id(id) {
+                continue;
+            }
+            let path = self.path(id);
+            let Ok(bytes) = fs::read(&path) else {
+                // Unreadable (permissions, a race with a rename): not known to be damaged.
+                continue;
+            };
+            match serde_json::from_slice::<Session>(&bytes) {
+                Ok(session) => {
+                    let newer = found.session.as_ref().is_none_or(|best| {
+                        (&session.updated, &session.id) > (&best.updated, &best.id)
+                    });
+                    if newer {
+                        found.session = Some(session);
+                    }
+                }
+                Err(_) if from_newer_version(&bytes) => {}
+                Err(err) => found.set_aside.push(set_aside(id, &path, &err.to_string())),
+            }
+        }
+        found.set_aside.sort_by(|a, b| a.from.cmp(&b.from));
+        Ok(found)
+    }
+
     /// Every readable session, most recently saved first. Unreadable files are skipped.
     ///
     /// # Errors
@@ -287,6 +400,41 @@ impl SessionStore {
             source,
         };
         create_private_dir(&self.dir).map_err(err)
+    }
+}
+
+/// True when `bytes` is a session object of a later format than ours: not ours to judge.
+fn from_newer_version(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("format")?.as_u64())
+        .is_some_and(|format| format > u64::from(FORMAT))
+}
+
+/// Renames a damaged session file out of the way; never deletes it.
+fn set_aside(id: &str, path: &Path, reason: &str) -> SetAside {
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut to = dir.join(format!("{id}.damaged-{stamp}.json"));
+    // rename replaces its target: never over an earlier damaged copy.
+    let mut n = 1;
+    while to.exists() && n < 100 {
+        n += 1;
+        to = dir.join(format!("{id}.damaged-{stamp}-{n}.json"));
+    }
+    match fs::rename(path, &to) {
+        Ok(()) => SetAside {
+            from: path.to_owned(),
+            to: Some(to),
+            reason: reason.to_owned(),
+        },
+        Err(err) => SetAside {
+            from: path.to_owned(),
+            to: None,
+            reason: format!("{reason}; could not move it aside: {err}"),
+        },
     }
 }
 

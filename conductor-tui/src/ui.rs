@@ -13,6 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
 
+use conductor_core::text::one_line;
 use conductor_core::{Processor, Role};
 
 use crate::app::{
@@ -167,7 +168,7 @@ fn render_welcome(app: &App, area: Rect, buf: &mut Buffer) {
                 Style::new().fg(ASSISTANT).bold(),
             ),
             Span::raw(" on "),
-            Span::raw(app.info.model.clone()),
+            Span::raw(one_line(&app.info.model).into_owned()),
         ]),
         Line::default(),
         Line::styled("Type a question and press Enter.", DIM),
@@ -261,7 +262,7 @@ fn notice_lines(notice: &Notice, width: u16) -> Vec<Line<'static>> {
     let inner = width.saturating_sub(4);
     let title_style = Style::new().fg(colour).add_modifier(Modifier::BOLD);
     let mut lines = Vec::new();
-    for (i, line) in render_plain(&notice.title, inner, title_style)
+    for (i, line) in render_plain(&one_line(&notice.title), inner, title_style)
         .into_iter()
         .enumerate()
     {
@@ -300,7 +301,9 @@ fn indent(lines: Vec<Line<'static>>, prefix: &'static str) -> impl Iterator<Item
     })
 }
 
+/// `name` with its first letter in capitals, on one line without control characters.
 fn capitalize(name: &str) -> String {
+    let name = one_line(name);
     let mut chars = name.chars();
     chars.next().map_or_else(String::new, |first| {
         first.to_uppercase().chain(chars).collect()
@@ -380,12 +383,13 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         .trim_start_matches("https://")
         .to_owned();
     let mut segments: Vec<(u8, Vec<Span<'static>>)> = vec![
-        (6, vec![Span::raw(host)]),
-        (1, vec![Span::raw(app.info.model.clone())]),
+        (6, vec![Span::raw(one_line(&host).into_owned())]),
+        // A model name can come from the server (the `/model` picker).
+        (1, vec![Span::raw(one_line(&app.info.model).into_owned())]),
         (
             3,
             vec![Span::styled(
-                app.info.personality.clone(),
+                one_line(&app.info.personality).into_owned(),
                 Style::new().fg(ASSISTANT),
             )],
         ),

@@ -659,3 +659,167 @@ fn the_start_up_check_shows_the_diagnosis_before_any_question() {
         EntryKind::Message(_) => panic!("a notice"),
     }
 }
+
+#[test]
+fn a_missing_model_is_known_by_its_variant_and_offers_pull() {
+    // At start (or after /model): whatever Ollama's wording, the core says ModelNotFound.
+    let mut app = app();
+    app.checking = true;
+    app.update(worker(WorkerEvent::NotReady {
+        model: "qwen3:8b".into(),
+        error: Error::ModelNotFound {
+            model: "qwen3:8b".into(),
+        },
+    }));
+    let EntryKind::Notice(notice) = app.entries[0].kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert!(
+        notice.title.contains("qwen3:8b is not on the server"),
+        "{}",
+        notice.title
+    );
+    let hint = notice.hint.as_deref().unwrap();
+    assert!(hint.contains("`ollama pull qwen3:8b`"), "{hint}");
+    assert!(hint.contains("/model"), "{hint}");
+
+    // On a question: the question is kept for Ctrl+R.
+    let mut app = crate::common::app();
+    submit(&mut app, "hello");
+    app.update(worker(WorkerEvent::Rejected(Error::ModelNotFound {
+        model: "llama3.2:3b".into(),
+    })));
+    assert!(matches!(messages(&app)[0].2, MessageState::NotSent(_)));
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert!(
+        notice
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("ollama pull llama3.2:3b")
+    );
+    assert!(
+        notice.body.iter().any(|l| l.contains("Ctrl+R")),
+        "{notice:?}"
+    );
+}
+
+#[test]
+fn a_conversation_open_in_another_window_continues_as_a_copy() {
+    let mut app = app();
+    let mut saved = Session::new("llama3.2:3b", "yollayah");
+    saved.messages = vec![Message::user("q"), Message::assistant("a")];
+    app.resume(saved.clone());
+    app.take_actions();
+    app.continue_as_copy(Some(4242));
+    assert_ne!(app.session.id, saved.id);
+    let snapshot = app.session_snapshot();
+    assert_eq!(snapshot.id, app.session.id);
+    assert_eq!(snapshot.messages, saved.messages);
+    let (level, title) = notices(&app).pop().unwrap();
+    assert_eq!(level, NoticeLevel::Warning);
+    assert!(
+        title.contains("pid 4242") && title.contains("new conversation"),
+        "{title}"
+    );
+    // The user's turns go on into the copy.
+    answer(&mut app, "more", &["yes"]);
+    assert_eq!(app.session_snapshot().messages.len(), 4);
+}
+
+#[test]
+fn damaged_sessions_are_reported_where_they_went() {
+    let mut app = app();
+    app.report_set_aside(&[conductor_tui::session::SetAside {
+        from: "/s/20260105-000000-dddd.json".into(),
+        to: Some("/s/20260105-000000-dddd.damaged-20260106T100000Z.json".into()),
+        reason: "EOF while parsing an object at line 1 column 38".into(),
+    }]);
+    let EntryKind::Notice(notice) = app.entries[0].kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Warning);
+    assert!(
+        notice.title.contains("moved aside, not deleted"),
+        "{}",
+        notice.title
+    );
+    assert!(
+        notice.body[0].contains("20260105-000000-dddd.damaged-20260106T100000Z.json"),
+        "{:?}",
+        notice.body
+    );
+}
+
+/// Everything the server sends, hostile: the title change and screen clear of the issue.
+const HOSTILE: &str = "x\u{1b}]0;pwned\u{7}\u{1b}[2Jy\u{9b}31m\r";
+
+fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+#[test]
+fn server_text_reaches_the_screen_without_control_characters() {
+    let mut app = app();
+    app.checking = true;
+    // A model name, an error body, an answer and a diagnosis note, all from the server.
+    app.update(worker(WorkerEvent::NotReady {
+        model: HOSTILE.into(),
+        error: Error::ModelNotFound {
+            model: HOSTILE.into(),
+        },
+    }));
+    submit(&mut app, "hi");
+    app.update(worker(WorkerEvent::Rejected(Error::Http {
+        status: 500,
+        message: format!("boom {HOSTILE}\nsecond line {HOSTILE}"),
+    })));
+    app.take_actions();
+    answer(
+        &mut app,
+        "again",
+        &["an answer ", HOSTILE, "\n```\ncode ", HOSTILE, "\n```"],
+    );
+    let mut diagnosis = context_diagnosis();
+    diagnosis.model = HOSTILE.into();
+    diagnosis.notes.push(HOSTILE.into());
+    app.update(worker(WorkerEvent::Warning(Arc::new(diagnosis))));
+    app.update(worker(WorkerEvent::ModelChanged(HOSTILE.into())));
+
+    // What the UI builds for the terminal holds no control characters...
+    for entry in &app.entries {
+        for line in conductor_tui::ui::entry_lines(entry, 80) {
+            for span in &line.spans {
+                assert!(!has_control(&span.content), "{:?}", span.content);
+            }
+        }
+    }
+    // ...and neither does the screen: conversation, status bar, then the model picker.
+    let check = |app: &App| {
+        let terminal = render(app, 100, 60);
+        for cell in terminal.backend().buffer().content.iter() {
+            assert!(!has_control(cell.symbol()), "{:?}", cell.symbol());
+        }
+        screen(&terminal)
+    };
+    let shown = check(&app);
+    assert!(shown.contains("x]0;pwned[2Jy31m"), "{shown}");
+    submit(&mut app, "/model");
+    app.take_actions();
+    app.update(Event::Models(Ok(vec![
+        conductor_core::backend::LocalModel {
+            name: HOSTILE.into(),
+            size: 1,
+            modified_at: String::new(),
+        },
+    ])));
+    let picker = app.picker.as_ref().unwrap();
+    assert!(!has_control(&picker.items[0].label));
+    // The value chosen is the server's name as it was: it is what the server knows.
+    assert_eq!(picker.items[0].value, HOSTILE);
+    check(&app);
+}

@@ -164,3 +164,93 @@ async fn the_saver_writes_in_the_background_and_tells_failures() {
     saver.finish();
     assert!(matches!(events.try_next(), Some(Event::Saved(Err(_)))));
 }
+
+#[test]
+fn a_session_is_open_in_one_window_at_a_time() {
+    use conductor_tui::lock::LockError;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::new(dir.path().join("sessions"));
+    let id = "20260101-000000-0006";
+    let first = store.lock(id).unwrap();
+    assert_eq!(first.path(), store.lock_path(id));
+    let pid = std::fs::read_to_string(store.lock_path(id)).unwrap();
+    assert_eq!(pid.trim(), std::process::id().to_string());
+    // A second window (here: a second open file, which the OS locks separately) is refused and
+    // told who has it.
+    match store.lock(id) {
+        Err(LockError::Held { id: held, pid }) => {
+            assert_eq!(held, id);
+            assert_eq!(pid, Some(std::process::id()));
+        }
+        other => panic!("expected the lock to be held, got {other:?}"),
+    }
+    // Released on exit: the lock file goes, and the next window gets it.
+    drop(first);
+    assert!(!store.lock_path(id).exists());
+    let again = store.lock(id).unwrap();
+    drop(again);
+}
+
+#[test]
+fn the_lock_of_a_dead_window_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::new(dir.path());
+    let id = "20260101-000000-0007";
+    // What a killed window leaves behind: the file, with no process holding its lock.
+    std::fs::write(store.lock_path(id), "4194303\n").unwrap();
+    let lock = store.lock(id).unwrap();
+    let pid = std::fs::read_to_string(store.lock_path(id)).unwrap();
+    assert_eq!(pid.trim(), std::process::id().to_string());
+    drop(lock);
+    assert!(!store.lock_path(id).exists());
+}
+
+#[test]
+fn a_fork_is_the_same_conversation_under_a_new_id() {
+    let s = session("20260101-000000-0008", "2026-01-01T00:00:00Z", "q");
+    let copy = s.fork();
+    assert_ne!(copy.id, s.id);
+    assert_eq!(copy.messages, s.messages);
+    assert_eq!(copy.personality, s.personality);
+}
+
+#[test]
+fn a_damaged_newest_session_is_set_aside_not_resumed_past_in_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::new(dir.path());
+    let good = session(
+        "20260101-000000-aaaa",
+        "2026-01-01T10:00:00Z",
+        "older, good",
+    );
+    store.save(&good).unwrap();
+    // The newest file, cut short (a full disk, an editor, a bad copy).
+    let damaged = store.path("20260105-000000-dddd");
+    std::fs::write(&damaged, "{\"format\": 1, \"id\": \"20260105-000000-dd").unwrap();
+    // A later conductor's file is not ours to judge.
+    let future = store.path("20260106-000000-ffff");
+    std::fs::write(&future, r#"{"format": 2, "conversation": []}"#).unwrap();
+
+    let found = store.resume_latest().unwrap();
+    assert_eq!(found.session.unwrap().id, good.id);
+    assert_eq!(found.set_aside.len(), 1, "{:?}", found.set_aside);
+    let moved = &found.set_aside[0];
+    assert_eq!(moved.from, damaged);
+    let to = moved.to.clone().unwrap();
+    let name = to.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("20260105-000000-dddd.damaged-") && name.ends_with(".json"),
+        "{name}"
+    );
+    // Moved, never deleted: the bytes are all there.
+    assert!(!damaged.exists());
+    assert_eq!(
+        std::fs::read_to_string(&to).unwrap(),
+        "{\"format\": 1, \"id\": \"20260105-000000-dd"
+    );
+    assert!(future.exists());
+    // Set aside once: the next resume finds nothing more to say, and lists skip the copy.
+    let again = store.resume_latest().unwrap();
+    assert!(again.set_aside.is_empty());
+    assert_eq!(store.list().unwrap().len(), 1);
+}
