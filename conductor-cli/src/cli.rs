@@ -58,8 +58,8 @@ pub struct GlobalArgs {
     /// Config file to read instead of the default [env: CONDUCTOR_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Log filter: component=level pairs over backend, gpu, config, chat, cli
-    /// (e.g. 'backend=debug,gpu=trace') [env: CONDUCTOR_LOG]
+    /// Log filter: component=level pairs over backend, gpu, config, chat, cli, and prompts (the
+    /// text you ask, logged only when named: 'debug,prompts=trace') [env: CONDUCTOR_LOG]
     #[arg(long, global = true, value_name = "FILTER")]
     pub log: Option<String>,
 }

@@ -1189,3 +1189,27 @@ async fn escape_sequences_from_the_server_never_reach_the_terminal() {
     let out = env.run(&["ask", "hi"]).await;
     assert_eq!(stdout(&out), "a\u{1b}[1mb\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_stay_out_of_logs_unless_named() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["ok"]);
+    let out = env
+        .run(&["--log", "trace", "ask", "my-secret-question"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("answer complete"), "trace logs on");
+    assert!(
+        !stderr(&out).contains("my-secret-question"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env
+        .run(&["--log", "trace,prompts=trace", "ask", "my-secret-question"])
+        .await;
+    assert!(
+        stderr(&out).contains("my-secret-question"),
+        "{}",
+        stderr(&out)
+    );
+}
