@@ -143,6 +143,8 @@ impl Error {
         match self {
             Self::Unreachable { host, reason } if reason.starts_with(NOT_TLS_REASON) => {
                 let plain = host.strip_prefix("https://").unwrap_or(host);
+                // The shown host may carry `user:***@`; the proposal must not.
+                let plain = plain.rsplit_once('@').map_or(plain, |(_, rest)| rest);
                 Some(format!(
                     "the server may speak plain HTTP: use http://{plain} (or put a TLS proxy in \
                      front of it)"
@@ -665,6 +667,16 @@ mod tests {
         assert_eq!(err.partial_answer(), Some("Hello wor"));
         assert!(matches!(err.root(), Error::Truncated));
         assert!(err.hint().is_some());
+    }
+
+    #[test]
+    fn https_to_plain_http_proposes_the_http_address() {
+        let err = Error::Unreachable {
+            host: "https://me:***@gpu-box.lan:11434".into(),
+            reason: format!("{NOT_TLS_REASON} (received corrupt message)"),
+        };
+        let hint = err.hint().unwrap_or_default();
+        assert!(hint.contains("use http://gpu-box.lan:11434 "), "{hint}");
     }
 
     #[test]
