@@ -34,7 +34,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::backend::{KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
-use crate::error::{ConfigError, FileLocation};
+use crate::error::{ConfigError, FileLocation, ReadProblem, read_small_file};
 use crate::personality::PersonalityName;
 
 /// The model used when nothing else says.
@@ -43,6 +43,9 @@ pub const DEFAULT_MODEL: &str = "llama3.2:3b";
 pub const DEFAULT_PERSONALITY: &str = "yollayah";
 /// Ollama's own default address.
 pub const DEFAULT_HOST: &str = "127.0.0.1:11434";
+/// The largest config file read (1 MiB). A `conductor.toml` is a few hundred bytes; a larger
+/// file is not one, and reading it whole is not worth the memory.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The environment variables conductor reads, with the setting each one feeds.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -57,18 +60,33 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 ///
 /// Accepted: `host`, `host:port`, `:port`, `[::1]:port`, `http://host[:port][/prefix]`,
 /// `https://host[:port][/prefix]`. Without a scheme the port defaults to 11434; with `http://`
-/// to 80 and with `https://` to 443, as in Ollama. Credentials in the URL are refused: use a
-/// token, which never appears in logs.
+/// to 80 and with `https://` to 443, as in Ollama.
+///
+/// A user name and password before the host (`http://user:pass@host`, special characters
+/// percent-encoded) are sent as HTTP basic auth. The password is never shown: `Display` (and so
+/// every message, log line and `config show`) writes it as `***` (`http://user:***@host`), and
+/// [`OllamaHost::url`] and [`OllamaHost::join`] leave the credentials out; only
+/// [`OllamaHost::url_with_credentials`] gives them back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OllamaHost {
+    /// The base URL, without credentials.
     url: Url,
+    /// Kept apart from `url` so that no URL that is shown, logged or requested holds it.
+    userinfo: Option<UserInfo>,
+}
+
+/// `user[:password]` as written, percent-encoding included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UserInfo {
+    user: String,
+    password: Option<Secret>,
 }
 
 impl OllamaHost {
     /// Parses an `OLLAMA_HOST` value; an empty string means the default.
     ///
     /// # Errors
-    /// A sentence saying what is wrong and what is accepted.
+    /// A sentence saying what is wrong and what is accepted (never quoting a password).
     pub fn parse(value: &str) -> Result<Self, String> {
         let value = value.trim();
         let (scheme, rest, default_port) = match value.split_once("://") {
@@ -81,11 +99,11 @@ impl OllamaHost {
                 ));
             }
         };
-        if rest.contains('@') {
-            return Err("credentials in the address are not supported: set a token \
-                 (CONDUCTOR_OLLAMA_TOKEN or ollama.token) instead"
-                .into());
-        }
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (userinfo, rest) = match rest[..authority_end].rfind('@') {
+            Some(at) => (Some(UserInfo::parse(&rest[..at])?), &rest[at + 1..]),
+            None => (None, rest),
+        };
         let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (host, port) = split_host_port(hostport)?;
         let host = if host.is_empty() { "127.0.0.1" } else { host };
@@ -129,20 +147,62 @@ impl OllamaHost {
         if url.host_str().is_none_or(str::is_empty) {
             return Err("no host name".into());
         }
-        Ok(Self { url })
+        Ok(Self { url, userinfo })
     }
 
-    /// The base URL.
+    /// The base URL, without user name or password.
     #[must_use]
     pub fn url(&self) -> &Url {
         &self.url
     }
 
-    /// The URL of an API path such as `/api/chat`, under any path prefix of the host.
+    /// The URL of an API path such as `/api/chat`, under any path prefix of the host, without
+    /// user name or password (those travel as a header).
     #[must_use]
     pub fn join(&self, path: &str) -> String {
         let base = self.url.as_str().trim_end_matches('/');
         format!("{base}{path}")
+    }
+
+    /// The address with its password in clear, for handing it on to another program (e.g. a
+    /// child `conductor` process). Never show or log it; use `Display` for that.
+    #[must_use]
+    pub fn url_with_credentials(&self) -> String {
+        self.write_with(
+            self.userinfo
+                .as_ref()
+                .and_then(|u| u.password.as_ref())
+                .map(Secret::expose),
+        )
+    }
+
+    /// True when the address carries a user name (and perhaps a password) for basic auth.
+    #[must_use]
+    pub fn has_credentials(&self) -> bool {
+        self.userinfo.is_some()
+    }
+
+    /// The user name and password for HTTP basic auth, percent-decoded.
+    pub(crate) fn basic_auth(&self) -> Option<(String, Option<String>)> {
+        self.userinfo.as_ref().map(|info| {
+            (
+                percent_decode(&info.user),
+                info.password.as_ref().map(|p| percent_decode(p.expose())),
+            )
+        })
+    }
+
+    /// The address as text, the password (if any) written as `password`.
+    fn write_with(&self, password: Option<&str>) -> String {
+        let base = self.url.as_str().trim_end_matches('/');
+        let Some(info) = &self.userinfo else {
+            return base.to_owned();
+        };
+        let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+        match (info.password.is_some(), password) {
+            (true, Some(password)) => format!("{scheme}://{}:{password}@{rest}", info.user),
+            _ => format!("{scheme}://{}@{rest}", info.user),
+        }
     }
 
     /// True for a server on this machine (loopback, `localhost`, or the unspecified address),
@@ -160,11 +220,87 @@ impl OllamaHost {
     }
 }
 
+impl UserInfo {
+    /// `user[:password]`: RFC 3986 userinfo characters only, so that it prints back as it was
+    /// written. The error never quotes it: it may hold a password.
+    fn parse(text: &str) -> Result<Self, String> {
+        let (user, password) = match text.split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (text, None),
+        };
+        if user.is_empty() && password.is_none() {
+            return Err(
+                "nothing before '@': write user:password@host, or leave out the '@'".into(),
+            );
+        }
+        let valid = |part: &str| {
+            let bytes = part.as_bytes();
+            bytes.iter().enumerate().all(|(i, b)| {
+                b.is_ascii_alphanumeric()
+                    || b"-._~!$&'()*+,;=:".contains(b)
+                    || (*b == b'%'
+                        && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            })
+        };
+        if !valid(user) || !password.is_none_or(valid) {
+            return Err(
+                "a character in the user name or password must be percent-encoded \
+                 (e.g. '@' as %40, '/' as %2F, a space as %20)"
+                    .into(),
+            );
+        }
+        Ok(Self {
+            user: user.to_owned(),
+            password: password.map(Secret::new),
+        })
+    }
+}
+
+/// Decodes `%XX` escapes; anything else is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An address as a person typed it, with any password replaced by `***`: for quoting a value
+/// that did not parse.
+#[must_use]
+pub fn redact_address(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let authority_end = text[start..].find('/').map_or(text.len(), |i| start + i);
+    let Some(at) = text[start..authority_end].rfind('@').map(|i| start + i) else {
+        return text.to_owned();
+    };
+    match text[start..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &text[..start], &text[at..]),
+        None => text.to_owned(),
+    }
+}
+
 impl Default for OllamaHost {
     fn default() -> Self {
         Self {
             // A literal that always parses; kept as a constant URL to avoid a fallible default.
             url: Url::from_str("http://127.0.0.1:11434").unwrap_or_else(|_| unreachable_url()),
+            userinfo: None,
         }
     }
 }
@@ -176,7 +312,7 @@ fn unreachable_url() -> Url {
 
 impl fmt::Display for OllamaHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.url.as_str().trim_end_matches('/'))
+        f.write_str(&self.write_with(Some("***")))
     }
 }
 
@@ -574,10 +710,9 @@ impl ConfigLayer {
         };
         let mut layer = Self::default();
         if let Some(value) = get("OLLAMA_HOST") {
-            layer.ollama.host = Some(
-                OllamaHost::parse(&value)
-                    .map_err(|reason| invalid("ollama.host", "OLLAMA_HOST", value, reason))?,
-            );
+            layer.ollama.host = Some(OllamaHost::parse(&value).map_err(|reason| {
+                invalid("ollama.host", "OLLAMA_HOST", redact_address(&value), reason)
+            })?);
         }
         layer.ollama.token = get("CONDUCTOR_OLLAMA_TOKEN").map(Secret::new);
         layer.model = get("CONDUCTOR_MODEL");
@@ -780,7 +915,7 @@ impl LoadedConfig {
                 .clone()
                 .or_else(|| app_dir.as_ref().map(|d| d.join("conductor.toml")));
             if let Some(path) = path {
-                match std::fs::read_to_string(&path) {
+                match read_small_file(&path, MAX_FILE_BYTES) {
                     Ok(text) => {
                         layers.push((
                             Origin::File(path.clone()),
@@ -789,9 +924,12 @@ impl LoadedConfig {
                         file = Some(path);
                     }
                     // The default file is optional; a file named explicitly must exist.
-                    Err(err)
+                    Err(ReadProblem::Io(err))
                         if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
-                    Err(source) => return Err(ConfigError::Read { path, source }),
+                    Err(ReadProblem::Io(source)) => return Err(ConfigError::Read { path, source }),
+                    Err(ReadProblem::Refused(reason)) => {
+                        return Err(ConfigError::Refused { path, reason });
+                    }
                 }
             }
         }
@@ -998,13 +1136,58 @@ mod tests {
         assert!(host("ftp://x").starts_with("ERR unsupported scheme"));
         assert!(host("x:99999").starts_with("ERR invalid port"));
         assert!(host("x:abc").starts_with("ERR invalid port"));
-        assert!(host("http://user:pw@x").starts_with("ERR credentials"));
+        assert!(host("http://us er:pw@x").starts_with("ERR a character"));
+        assert!(host("http://@x").starts_with("ERR nothing before"));
         assert!(host("x:1//a").starts_with("ERR invalid path"));
         assert!(host("616)/x").starts_with("ERR invalid host name"));
         assert!(host("http://a b:1").starts_with("ERR invalid host name"));
         assert!(host("x:1/a/../b").starts_with("ERR invalid path"));
         assert!(host("x:1/caf\u{e9}").starts_with("ERR invalid path"));
         assert_eq!(host("x:1/ollama/v1/"), "http://x:1/ollama/v1");
+    }
+
+    #[test]
+    fn credentials_in_the_address_are_kept_apart_and_never_shown() {
+        let h = OllamaHost::parse("https://me:s3cr%40t@proxy.example:8443/ollama").unwrap();
+        assert_eq!(h.to_string(), "https://me:***@proxy.example:8443/ollama");
+        assert_eq!(
+            h.url_with_credentials(),
+            "https://me:s3cr%40t@proxy.example:8443/ollama"
+        );
+        assert_eq!(h.url().as_str(), "https://proxy.example:8443/ollama");
+        assert_eq!(
+            h.join("/api/ps"),
+            "https://proxy.example:8443/ollama/api/ps"
+        );
+        assert_eq!(
+            h.basic_auth(),
+            Some(("me".to_owned(), Some("s3cr@t".to_owned())))
+        );
+        assert!(!format!("{h:?}").contains("s3cr"));
+        // What is shown reads back to the same place (the password then being `***`).
+        let again = OllamaHost::parse(&h.to_string()).unwrap();
+        assert_eq!(again.to_string(), h.to_string());
+        assert_eq!(again.join("/api/chat"), h.join("/api/chat"));
+        assert_eq!(host("user@x:1"), "http://user@x:1");
+        assert_eq!(host("http://:pw@x"), "http://:***@x");
+        assert!(OllamaHost::parse("x:1").is_ok_and(|h| !h.has_credentials()));
+    }
+
+    #[test]
+    fn a_bad_address_is_quoted_without_its_password() {
+        assert_eq!(
+            redact_address("http://me:hunter2@bad host:1/x@y"),
+            "http://me:***@bad host:1/x@y"
+        );
+        assert_eq!(redact_address("me@host"), "me@host");
+        assert_eq!(redact_address("host:1/a@b"), "host:1/a@b");
+        let err = ConfigLayer::from_env(&env(&[("OLLAMA_HOST", "http://me:hunter2@bad host")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("OLLAMA_HOST") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

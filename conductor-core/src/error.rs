@@ -72,6 +72,25 @@ pub enum Error {
     #[error("the connection to Ollama ended before the answer was complete")]
     Truncated,
 
+    /// The server answered HTTP 200 with no line at all: no answer, not an answer cut short.
+    #[error("Ollama answered {endpoint} with an empty body (no answer at all)")]
+    EmptyResponse {
+        /// The API path, e.g. `/api/chat`.
+        endpoint: String,
+    },
+
+    /// The server (or a proxy in front of it) refused the request for want of valid
+    /// credentials (HTTP 401).
+    #[error("{}", unauthorized_message(host, *credentials, message))]
+    Unauthorized {
+        /// The base URL, without its password.
+        host: String,
+        /// What this request carried: the frontend words the fix after it.
+        credentials: Credentials,
+        /// The server's message, if it gave one.
+        message: String,
+    },
+
     /// The connection broke while a response was being read.
     #[error("the connection to Ollama broke: {reason}")]
     ConnectionLost {
@@ -80,8 +99,10 @@ pub enum Error {
     },
 
     /// Ollama sent nothing for longer than the allowed time.
-    #[error("no data from Ollama for {} while {phase}", humanize(*after))]
+    #[error("{}", timeout_message(endpoint, *phase, *after))]
     Timeout {
+        /// The API path that was waited on, e.g. `/api/ps`.
+        endpoint: String,
         /// What was being waited for.
         phase: TimeoutPhase,
         /// The budget that ran out.
@@ -120,9 +141,44 @@ impl Error {
     #[must_use]
     pub fn hint(&self) -> Option<String> {
         match self {
+            Self::Unreachable { host, reason } if reason.starts_with(NOT_TLS_REASON) => {
+                let plain = host.strip_prefix("https://").unwrap_or(host);
+                // The shown host may carry `user:***@`; the proposal must not.
+                let plain = plain.rsplit_once('@').map_or(plain, |(_, rest)| rest);
+                Some(format!(
+                    "the server may speak plain HTTP: use http://{plain} (or put a TLS proxy in \
+                     front of it)"
+                ))
+            }
+            Self::Unreachable { reason, .. } if reason.contains("certificate") => Some(
+                "trust the server's certificate authority with `ollama.ca_cert` in the config"
+                    .to_owned(),
+            ),
             Self::Unreachable { .. } => Some(
                 "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST / --host at \
                  the server"
+                    .to_owned(),
+            ),
+            Self::Unauthorized { credentials, .. } => Some(
+                match credentials {
+                    Credentials::Token => {
+                        "the server rejected the token in CONDUCTOR_OLLAMA_TOKEN / `ollama.token`: \
+                         check it, or ask for a new one"
+                    }
+                    Credentials::Password => {
+                        "the server rejected the user name and password in the address \
+                         (OLLAMA_HOST / `ollama.host`): check them"
+                    }
+                    Credentials::None => {
+                        "the server wants a token: set CONDUCTOR_OLLAMA_TOKEN or `ollama.token` \
+                         in the config"
+                    }
+                }
+                .to_owned(),
+            ),
+            Self::EmptyResponse { .. } => Some(
+                "the server (or a proxy in front of it) closed the answer before writing \
+                 anything; try again, and check its log or the proxy's"
                     .to_owned(),
             ),
             Self::ModelNotFound { model } => Some(format!("download it with `ollama pull {model}`")),
@@ -149,6 +205,20 @@ impl Error {
                  answer was kept, try again"
                     .to_owned(),
             ),
+            Self::Timeout { phase: TimeoutPhase::Connect, .. } => Some(
+                "nothing accepted the connection in time: check the address and any firewall, or \
+                 raise `ollama.connect_timeout` for a slow network"
+                    .to_owned(),
+            ),
+            Self::Timeout {
+                phase: TimeoutPhase::Response | TimeoutPhase::Body,
+                ..
+            } => Some(
+                "the server accepted the connection but did not answer: it may be hung, or \
+                 something other than Ollama listens there; raise `ollama.idle_timeout` if it is \
+                 just slow"
+                    .to_owned(),
+            ),
             Self::Timeout { phase: TimeoutPhase::Load, .. } => Some(
                 "the model is still loading or the server is stuck; raise `ollama.load_timeout` \
                  for very large models"
@@ -159,6 +229,10 @@ impl Error {
             ),
             Self::Incomplete { source, .. } => source.hint(),
             Self::NotResident(diagnosis) => Some(diagnosis.fix()),
+            Self::Config(ConfigError::Refused { .. }) => Some(
+                "point CONDUCTOR_CONFIG / --config at a regular conductor.toml of a few KiB"
+                    .to_owned(),
+            ),
             Self::Config(_) => Some("fix the configuration value named above".to_owned()),
             Self::Personality(err) => err.hint(),
             Self::Http { .. } | Self::Protocol { .. } | Self::InvalidRequest(_) => None,
@@ -199,6 +273,22 @@ impl Error {
         }
     }
 
+    /// `err` with the partial answer that arrived before it, as [`Error::Incomplete`]; `err`
+    /// itself when nothing had arrived or it already carries a partial answer. For frontends
+    /// that stream an answer themselves and meet an error mid-way.
+    #[must_use]
+    pub fn incomplete(partial: impl Into<String>, err: Error) -> Error {
+        let partial = partial.into();
+        if partial.is_empty() || matches!(err, Self::Incomplete { .. }) {
+            err
+        } else {
+            Self::Incomplete {
+                partial,
+                source: Box::new(err),
+            }
+        }
+    }
+
     /// The underlying cause when this is [`Error::Incomplete`], else `self`.
     #[must_use]
     pub fn root(&self) -> &Error {
@@ -213,8 +303,14 @@ impl Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutPhase {
+    /// Establishing the connection (TCP, and TLS for `https://`).
+    Connect,
+    /// The response head of a request that loads no model (`/api/ps`, `/api/tags`, ...).
+    Response,
     /// The first byte of a response: the model may be loading, so this budget is long.
     Load,
+    /// The rest of a response that is not streamed.
+    Body,
     /// The next byte of a streaming response.
     Stream,
 }
@@ -222,11 +318,60 @@ pub enum TimeoutPhase {
 impl fmt::Display for TimeoutPhase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::Connect => "connecting",
+            Self::Response => "waiting for a response",
             Self::Load => "waiting for the model to load and answer",
+            Self::Body => "reading the response",
             Self::Stream => "streaming the answer",
         })
     }
 }
+
+fn timeout_message(endpoint: &str, phase: TimeoutPhase, after: Duration) -> String {
+    match phase {
+        TimeoutPhase::Connect => {
+            format!(
+                "could not connect to Ollama within {} ({endpoint})",
+                humanize(after)
+            )
+        }
+        _ => format!(
+            "no data from Ollama for {} while {phase} ({endpoint})",
+            humanize(after)
+        ),
+    }
+}
+
+/// The credentials a request carried, for telling "wants a token" from "token rejected".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// None at all.
+    None,
+    /// A bearer token (CONDUCTOR_OLLAMA_TOKEN or `ollama.token`).
+    Token,
+    /// A user name and password from the address (`http://user:pass@host`), sent as basic auth.
+    Password,
+}
+
+fn unauthorized_message(host: &str, credentials: Credentials, message: &str) -> String {
+    let what = match credentials {
+        Credentials::None => format!("the Ollama server at {host} wants credentials (HTTP 401)"),
+        Credentials::Token => format!("the Ollama server at {host} rejected the token (HTTP 401)"),
+        Credentials::Password => {
+            format!("the Ollama server at {host} rejected the user name and password (HTTP 401)")
+        }
+    };
+    if message.is_empty() {
+        what
+    } else {
+        format!("{what}: {message}")
+    }
+}
+
+/// The start of [`Error::Unreachable`]'s reason when an `https://` address reached a server
+/// that does not speak TLS; [`Error::hint`] proposes `http://` for it.
+pub(crate) const NOT_TLS_REASON: &str = "TLS handshake failed: the server did not answer in TLS";
 
 /// A position in a file that failed to parse: `path:line:column: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,6 +427,14 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The config file is not one conductor will read: not a regular file, or too large.
+    #[error("will not read config file {}: {reason}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: FileRefusal,
+    },
     /// The config file is not valid (TOML syntax, unknown field, wrong type).
     #[error("{location}: {message}")]
     Parse {
@@ -334,6 +487,14 @@ pub enum PersonalityError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is not one conductor will read: not a regular file, or too large.
+    #[error("will not read personality file {}: {reason}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: FileRefusal,
+    },
     /// The file is not a valid personality (syntax, unknown or missing field, wrong type, rule).
     #[error("{location}: {message}")]
     Parse {
@@ -356,6 +517,15 @@ impl PersonalityError {
                     .to_owned(),
             ),
             Self::Read { .. } => None,
+            Self::Refused {
+                reason: FileRefusal::TooLarge { .. },
+                ..
+            } => Some("a personality is a few KiB of text: shorten it".to_owned()),
+            Self::Refused { .. } => Some(
+                "a personality must be a regular NAME.toml file: replace or remove that entry in \
+                 the personalities directory"
+                    .to_owned(),
+            ),
             Self::Parse { .. } => Some(
                 "see docs/personalities.md for the format (name, description, prompt, tone, \
                  rules, boundaries, [[examples]])"
@@ -363,6 +533,84 @@ impl PersonalityError {
             ),
         }
     }
+}
+
+/// Why a file was not read ([`ConfigError::Refused`], [`PersonalityError::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileRefusal {
+    /// A FIFO, socket, device or directory: reading it could block for ever or never end.
+    #[error("not a regular file ({kind})")]
+    NotRegular {
+        /// What it is instead, e.g. "a FIFO" or "a directory".
+        kind: &'static str,
+    },
+    /// Larger than the limit for its kind of file.
+    #[error("larger than {} KiB", limit / 1024)]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// Why [`read_small_file`] did not return the text.
+#[derive(Debug)]
+pub(crate) enum ReadProblem {
+    Io(std::io::Error),
+    Refused(FileRefusal),
+}
+
+/// Reads a small text file that a person wrote, defensively: only a regular file (checked
+/// before opening, since opening a FIFO for reading blocks until a writer comes), and never
+/// more than `limit` bytes (a huge or endless file is refused, not loaded).
+pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> Result<String, ReadProblem> {
+    use std::io::Read;
+    let kind_of = |meta: &std::fs::Metadata| -> Option<&'static str> {
+        let kind = meta.file_type();
+        if kind.is_file() {
+            return None;
+        }
+        if kind.is_dir() {
+            return Some("a directory");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if kind.is_fifo() {
+                return Some("a FIFO");
+            }
+            if kind.is_socket() {
+                return Some("a socket");
+            }
+            if kind.is_char_device() || kind.is_block_device() {
+                return Some("a device");
+            }
+        }
+        Some("a special file")
+    };
+    let check = |meta: &std::fs::Metadata| {
+        if let Some(kind) = kind_of(meta) {
+            return Err(ReadProblem::Refused(FileRefusal::NotRegular { kind }));
+        }
+        if meta.len() > limit {
+            return Err(ReadProblem::Refused(FileRefusal::TooLarge { limit }));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(ReadProblem::Io)?)?;
+    let file = std::fs::File::open(path).map_err(ReadProblem::Io)?;
+    // Checked again on the open file, in case the path was swapped in between.
+    check(&file.metadata().map_err(ReadProblem::Io)?)?;
+    let mut bytes = Vec::new();
+    // A file that grows while being read (or a /proc-like file reporting size 0) stops here.
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadProblem::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadProblem::Refused(FileRefusal::TooLarge { limit }));
+    }
+    String::from_utf8(bytes)
+        .map_err(|err| ReadProblem::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
 }
 
 /// What to do about an error Ollama reported, from its message.
@@ -419,6 +667,16 @@ mod tests {
         assert_eq!(err.partial_answer(), Some("Hello wor"));
         assert!(matches!(err.root(), Error::Truncated));
         assert!(err.hint().is_some());
+    }
+
+    #[test]
+    fn https_to_plain_http_proposes_the_http_address() {
+        let err = Error::Unreachable {
+            host: "https://me:***@gpu-box.lan:11434".into(),
+            reason: format!("{NOT_TLS_REASON} (received corrupt message)"),
+        };
+        let hint = err.hint().unwrap_or_default();
+        assert!(hint.contains("use http://gpu-box.lan:11434 "), "{hint}");
     }
 
     #[test]

@@ -27,7 +27,24 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{FileLocation, PersonalityError};
+use crate::error::{FileLocation, PersonalityError, ReadProblem, read_small_file};
+
+/// The largest personality file read (256 KiB). A personality is a few KiB of text; the limit
+/// keeps one stray huge file in a personality directory from taking the memory of `ask`.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+fn read_file(path: &Path) -> Result<String, PersonalityError> {
+    read_small_file(path, MAX_FILE_BYTES).map_err(|problem| match problem {
+        ReadProblem::Io(source) => PersonalityError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        ReadProblem::Refused(reason) => PersonalityError::Refused {
+            path: path.to_owned(),
+            reason,
+        },
+    })
+}
 
 /// Longest accepted personality name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -251,15 +268,13 @@ impl Personality {
         })
     }
 
-    /// Reads and parses a personality file.
+    /// Reads and parses a personality file: a regular file of at most [`MAX_FILE_BYTES`].
     ///
     /// # Errors
+    /// [`PersonalityError::Refused`] for a FIFO, directory, device or a file over the limit,
     /// [`PersonalityError::Read`] or [`PersonalityError::Parse`].
     pub fn from_file(path: &Path) -> Result<Self, PersonalityError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PersonalityError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_file(path)?;
         Self::from_toml(path, &text)
     }
 
@@ -415,10 +430,11 @@ impl PersonalityCatalog {
         let name = PersonalityName::new(name)?;
         for dir in self.dirs.iter().rev() {
             let path = dir.join(format!("{name}.toml"));
-            match std::fs::read_to_string(&path) {
+            match read_file(&path) {
                 Ok(text) => return Personality::from_toml(&path, &text),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(PersonalityError::Read { path, source }),
+                Err(PersonalityError::Read { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
             }
         }
         if self.builtin
@@ -433,7 +449,9 @@ impl PersonalityCatalog {
     }
 
     /// Every personality found, sorted by name, each parsed or with its error.
-    /// Unreadable directories and files whose names are not valid are skipped.
+    /// Unreadable directories and files whose names are not valid are skipped; an entry named
+    /// like a personality that cannot be one (a FIFO, a directory, a huge file) is listed with
+    /// its error, as [`PersonalityCatalog::load`] would meet it.
     #[must_use]
     pub fn list(&self) -> Vec<CatalogEntry> {
         let mut found: BTreeMap<String, CatalogEntry> = BTreeMap::new();
@@ -462,7 +480,6 @@ impl PersonalityCatalog {
                 };
                 if path.extension().is_none_or(|e| e != "toml")
                     || PersonalityName::new(stem).is_err()
-                    || !path.is_file()
                 {
                     continue;
                 }

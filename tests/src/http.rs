@@ -113,6 +113,8 @@ pub(crate) async fn serve(
 }
 
 const MAX_HEAD: usize = 64 * 1024;
+/// The first byte of a TLS handshake record; an HTTP request never starts with it.
+const TLS_HANDSHAKE: u8 = 0x16;
 
 async fn connection(mut socket: impl Transport, shared: Arc<Shared>) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -131,6 +133,18 @@ async fn connection(mut socket: impl Transport, shared: Arc<Shared>) -> std::io:
                 return Ok(());
             }
             buf.extend_from_slice(&chunk[..n]);
+            if buf.first() == Some(&TLS_HANDSHAKE) {
+                // A TLS ClientHello on the plain-HTTP port (an `https://` address for an
+                // `http://` server): answer as Go's net/http (and so Ollama) does, then close.
+                socket
+                    .write_all(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                          Connection: close\r\n\r\n400 Bad Request",
+                    )
+                    .await?;
+                let _ = socket.shutdown().await;
+                return Ok(());
+            }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         let mut lines = head.split("\r\n");
@@ -190,6 +204,24 @@ async fn connection(mut socket: impl Transport, shared: Arc<Shared>) -> std::io:
             return Ok(());
         }
         match response {
+            Response::Silent { head } => {
+                if let Some(length) = head {
+                    write_head(
+                        &mut socket,
+                        200,
+                        "application/json; charset=utf-8",
+                        Some(length),
+                        &[],
+                        close,
+                    )
+                    .await?;
+                    socket.flush().await?;
+                }
+                // Hold the connection until the client gives up.
+                while wait_or_client_gone(&mut socket, Duration::from_secs(3600)).await {}
+                count_abort(&shared);
+                return Ok(());
+            }
             Response::Full {
                 status,
                 content_type,
@@ -281,7 +313,7 @@ async fn stream(
                     line_ends.push(body.len());
                 }
                 Fault::Stall { stall: d, .. } => stall = Some((body.len(), *d)),
-                Fault::Status { .. } => {}
+                Fault::Status { .. } | Fault::NoResponse | Fault::NoBody | Fault::EmptyBody => {}
             }
         }
         body.extend_from_slice(line);

@@ -88,6 +88,14 @@ pub enum Fault {
         /// How long.
         stall: Duration,
     },
+    /// Read the request and never answer, holding the connection open until the client
+    /// leaves: a hung server, or something that is not Ollama.
+    NoResponse,
+    /// Send the head of a `200` JSON response announcing a body, then nothing more.
+    NoBody,
+    /// A `200` chunked `application/x-ndjson` response without a single line, as a proxy
+    /// that lost the upstream answer may send.
+    EmptyBody,
 }
 
 /// Ollama's statistics on the final line.
@@ -632,6 +640,12 @@ pub(crate) enum Response {
         body: Vec<u8>,
         extra_headers: Vec<(&'static str, String)>,
     },
+    /// Nothing (`None`), or only a head announcing `length` bytes (`Some`), then silence
+    /// until the client goes away.
+    Silent {
+        /// The announced body length, when a head is sent.
+        head: Option<usize>,
+    },
     /// A chunked NDJSON stream.
     Stream {
         lines: Vec<Vec<u8>>,
@@ -670,6 +684,13 @@ impl Response {
                 Response::error(*status, body)
             } else {
                 Response::text(*status, body)
+            }),
+            Fault::NoResponse => Some(Response::Silent { head: None }),
+            Fault::NoBody => Some(Response::Silent { head: Some(64) }),
+            Fault::EmptyBody => Some(Response::Stream {
+                lines: Vec::new(),
+                reply: Box::new(Reply::tokens(&[])),
+                fault: None,
             }),
             _ => None,
         }
@@ -1010,7 +1031,7 @@ fn generate(
             | Fault::Drop { after }
             | Fault::Malformed { after, .. }
             | Fault::Stall { after, .. } => *after,
-            Fault::Status { .. } => 0,
+            Fault::Status { .. } | Fault::NoResponse | Fault::NoBody | Fault::EmptyBody => 0,
         };
         (after, f)
     });

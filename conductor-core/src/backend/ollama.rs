@@ -1,10 +1,14 @@
 //! The Ollama implementation of [`Backend`].
 //!
-//! ollama-rs serves `/api/tags` and `/api/show`, which it gets right. The chat stream, `/api/ps`,
-//! `/api/version`, load and unload are ours, over the same reqwest client (one connection pool):
-//! ollama-rs 0.3.6 has no `/api/ps` or `/api/version`, its stream items are `Result<_, ()>`, it
-//! prints bad lines with `eprintln!` (which corrupts a terminal UI) and skips them, it loses a line
-//! split across two network reads, and it does not expose `done_reason`.
+//! Every request goes through one path ([`OllamaBackend::send`]) over one reqwest client (one
+//! connection pool), so each has a connect timeout, a bounded wait for its answer, retries for
+//! a busy server, the credentials, and errors that name the endpoint and the phase.
+//! ollama-rs 0.3.6 supplies the response shapes of `/api/tags` and `/api/show`; its requests
+//! are not used: they have no timeout (a server that accepts and never answers hangs them for
+//! ever) and they drop the HTTP status of an error (a 401 could not be told from a 500). Its
+//! chat stream is not used either: its items are `Result<_, ()>`, it prints bad lines with
+//! `eprintln!` (which corrupts a terminal UI) and skips them, it loses a line split across two
+//! network reads, and it does not expose `done_reason`. It has no `/api/ps` or `/api/version`.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -25,7 +29,7 @@ use super::{
     RunningModel, ServerVersion,
 };
 use crate::config::{OllamaHost, Secret};
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Credentials, Error, NOT_TLS_REASON, Result, TimeoutPhase};
 use crate::ndjson::{LineDecoder, excerpt};
 
 /// How long to wait for Ollama, per phase.
@@ -33,9 +37,12 @@ use crate::ndjson::{LineDecoder, excerpt};
 pub struct Timeouts {
     /// Establishing the TCP (and TLS) connection.
     pub connect: Duration,
-    /// From sending a request to its first byte: covers loading the model, so it is long.
+    /// From sending a request that may load a model (chat, load, unload, pull) to its first
+    /// byte: covers loading the model, so it is long.
     pub load: Duration,
-    /// Between two reads of a streaming answer once it has started.
+    /// Between two reads of a streaming answer once it has started; also the wait for the
+    /// answer of a request that loads nothing (`/api/tags`, `/api/show`, `/api/ps`,
+    /// `/api/version`) and for the rest of any body that is not streamed.
     pub idle: Duration,
 }
 
@@ -126,9 +133,24 @@ impl OllamaBackendBuilder {
     /// Builds the backend (no request is sent yet).
     ///
     /// # Errors
-    /// [`Error::InvalidRequest`] when the token cannot be a header value, or the HTTP client
-    /// cannot be built (no TLS roots).
+    /// [`Error::InvalidRequest`] when the token cannot be a header value, when both a token and
+    /// a password in the address are given (both would be the `Authorization` header), or the
+    /// HTTP client cannot be built (no TLS roots).
     pub fn build(self) -> Result<OllamaBackend> {
+        if self.token.is_some() && self.host.has_credentials() {
+            return Err(Error::InvalidRequest(
+                "both a token and a user name in the Ollama address: keep one, since both would \
+                 be sent as the Authorization header"
+                    .into(),
+            ));
+        }
+        let credentials = if self.token.is_some() {
+            Credentials::Token
+        } else if self.host.has_credentials() {
+            Credentials::Password
+        } else {
+            Credentials::None
+        };
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = &self.token {
             let mut value =
@@ -158,19 +180,11 @@ impl OllamaBackendBuilder {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|err| Error::InvalidRequest(format!("cannot build HTTP client: {err}")))?;
-        // ollama-rs appends `api/tags` to the URL text: a path prefix needs its trailing slash.
-        let mut base = self.host.url().clone();
-        let prefix = format!("{}/", base.path().trim_end_matches('/'));
-        base.set_path(&prefix);
-        let ollama = ollama_rs::Ollama::builder()
-            .url(base)
-            .reqwest_client(http.clone())
-            .build();
         Ok(OllamaBackend {
             inner: Arc::new(Inner {
                 host: self.host,
                 http,
-                ollama,
+                credentials,
                 timeouts: self.timeouts,
                 retry: self.retry,
             }),
@@ -189,9 +203,19 @@ pub struct OllamaBackend {
 struct Inner {
     host: OllamaHost,
     http: reqwest::Client,
-    ollama: ollama_rs::Ollama,
+    /// What every request carries, to tell "wants a token" from "token rejected" on a 401.
+    credentials: Credentials,
     timeouts: Timeouts,
     retry: RetryPolicy,
+}
+
+/// What the wait for a response head is bounded by.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// The request may load a model first: [`Timeouts::load`].
+    Load,
+    /// The request loads nothing: [`Timeouts::idle`].
+    Response,
 }
 
 impl fmt::Debug for OllamaBackend {
@@ -228,31 +252,48 @@ impl OllamaBackend {
         self.inner.host.join(path)
     }
 
-    /// Sends a request, retrying 429/503 with backoff, and turns HTTP errors into [`Error`]s.
-    /// The wait for the response head is bounded by the load timeout.
+    /// Sends a request to `endpoint` (an API path such as `/api/ps`), retrying 429/503 with
+    /// backoff, and turns HTTP errors into [`Error`]s. Connecting is bounded by the connect
+    /// timeout, the wait for the response head by the load or idle timeout (`wait`).
     async fn send(
         &self,
+        endpoint: &'static str,
+        wait: Wait,
         model: Option<&str>,
-        build: impl Fn() -> reqwest::RequestBuilder,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
         let retry = self.inner.retry;
+        let url = self.url(endpoint);
+        let (phase, budget) = match wait {
+            Wait::Load => (TimeoutPhase::Load, self.inner.timeouts.load),
+            Wait::Response => (TimeoutPhase::Response, self.inner.timeouts.idle),
+        };
+        // The connect timeout runs inside reqwest; the head budget starts after it.
+        let budget = budget.saturating_add(self.inner.timeouts.connect);
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
-            let sent = tokio::time::timeout(self.inner.timeouts.load, build().send()).await;
+            let mut request = build(&self.inner.http, url.clone());
+            if let Some((user, password)) = self.inner.host.basic_auth() {
+                // reqwest marks this header sensitive; the URL itself never holds the password.
+                request = request.basic_auth(user, password);
+            }
+            let sent = tokio::time::timeout(budget, request.send()).await;
             let response = match sent {
                 Err(_) => {
                     return Err(Error::Timeout {
-                        phase: TimeoutPhase::Load,
-                        after: self.inner.timeouts.load,
+                        endpoint: endpoint.to_owned(),
+                        phase,
+                        after: budget.saturating_sub(self.inner.timeouts.connect),
                     });
                 }
-                Ok(Err(err)) => return Err(self.transport_error(&err)),
+                Ok(Err(err)) => return Err(self.transport_error(&err, endpoint)),
                 Ok(Ok(response)) => response,
             };
             let status = response.status().as_u16();
             debug!(
+                endpoint,
                 status,
                 attempt,
                 elapsed_ms = elapsed_ms(started),
@@ -276,13 +317,33 @@ impl OllamaBackend {
                     message,
                 });
             }
+            if status == 401 {
+                return Err(Error::Unauthorized {
+                    host: self.inner.host.to_string(),
+                    credentials: self.inner.credentials,
+                    message,
+                });
+            }
             return Err(http_error(status, message, model));
         }
     }
 
-    fn transport_error(&self, err: &reqwest::Error) -> Error {
+    fn transport_error(&self, err: &reqwest::Error, endpoint: &str) -> Error {
+        if err.is_timeout() {
+            // reqwest's own timer: only the connect timeout is set on the client.
+            return Error::Timeout {
+                endpoint: endpoint.to_owned(),
+                phase: TimeoutPhase::Connect,
+                after: self.inner.timeouts.connect,
+            };
+        }
         let reason = root_cause(err);
         if err.is_connect() || err.is_builder() {
+            let reason = if self.inner.host.url().scheme() == "https" && speaks_no_tls(err) {
+                format!("{NOT_TLS_REASON} ({reason})")
+            } else {
+                reason
+            };
             Error::Unreachable {
                 host: self.inner.host.to_string(),
                 reason,
@@ -292,47 +353,47 @@ impl OllamaBackend {
         }
     }
 
-    fn map_ollama_rs(&self, err: ollama_rs::error::OllamaError, model: Option<&str>) -> Error {
-        use ollama_rs::error::OllamaError;
-        match err {
-            OllamaError::ReqwestError(err) => self.transport_error(&err),
-            // ollama-rs keeps only the body of an HTTP error: recover Ollama's message from it.
-            OllamaError::Other(body) => {
-                let message = serde_json::from_str::<ErrorBody<'_>>(&body)
-                    .map_or_else(|_| body.trim().to_owned(), |b| b.error.into_owned());
-                // The status is lost here; only Ollama's words remain (either wording).
-                let names_missing_model =
-                    message.starts_with("model ") && message.contains(" not found");
-                let status = if names_missing_model { 404 } else { 500 };
-                http_error(status, message, model)
-            }
-            OllamaError::InternalError(inner) => http_error(500, inner.message, model),
-            OllamaError::JsonError(err) => Error::Protocol {
-                reason: err.to_string(),
-                line: String::new(),
-            },
-            other => Error::InvalidRequest(other.to_string()),
-        }
-    }
-
+    /// Reads a whole (small) JSON body; waiting longer than the idle timeout for it is an error.
     async fn read_json<T: for<'de> Deserialize<'de>>(
         &self,
         response: reqwest::Response,
+        endpoint: &'static str,
     ) -> Result<T> {
         let body = tokio::time::timeout(self.inner.timeouts.idle, response.bytes())
             .await
             .map_err(|_| Error::Timeout {
-                phase: TimeoutPhase::Stream,
+                endpoint: endpoint.to_owned(),
+                phase: TimeoutPhase::Body,
                 after: self.inner.timeouts.idle,
             })?
             .map_err(|err| Error::ConnectionLost {
                 reason: root_cause(&err),
             })?;
+        if body.trim_ascii().is_empty() {
+            return Err(Error::EmptyResponse {
+                endpoint: endpoint.to_owned(),
+            });
+        }
         serde_json::from_slice(&body).map_err(|err| Error::Protocol {
             reason: err.to_string(),
             line: excerpt(&body),
         })
     }
+}
+
+/// True when a TLS handshake failed because the server answered in something other than TLS
+/// (a plain-HTTP server answers a ClientHello with `HTTP/1.1 400`, which rustls reads as a
+/// record of an unknown type). Told by words: rustls is not a direct dependency.
+fn speaks_no_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if text.contains("InvalidContentType") || text.contains("UnknownProtocolVersion") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 #[async_trait]
@@ -353,24 +414,29 @@ impl Backend for OllamaBackend {
         if let Some(think) = request.think {
             body["think"] = think.into();
         }
-        let url = self.url("/api/chat");
         let response = self
-            .send(Some(&request.model), || {
-                self.inner.http.post(&url).json(&body)
-            })
+            .send(
+                "/api/chat",
+                Wait::Load,
+                Some(&request.model),
+                |http, url| http.post(url).json(&body),
+            )
             .await?;
         let bytes = response.bytes_stream();
         Ok(decode_chat_stream(bytes, self.inner.timeouts.idle))
     }
 
     async fn list_models(&self) -> Result<Vec<LocalModel>> {
-        let models = self
-            .inner
-            .ollama
-            .list_local_models()
-            .await
-            .map_err(|err| self.map_ollama_rs(err, None))?;
-        Ok(models
+        #[derive(Deserialize)]
+        struct Tags {
+            models: Vec<ollama_rs::models::LocalModel>,
+        }
+        let response = self
+            .send("/api/tags", Wait::Response, None, |http, url| http.get(url))
+            .await?;
+        let tags: Tags = self.read_json(response, "/api/tags").await?;
+        Ok(tags
+            .models
             .into_iter()
             .map(|m| LocalModel {
                 name: m.name,
@@ -381,9 +447,10 @@ impl Backend for OllamaBackend {
     }
 
     async fn running_models(&self) -> Result<Vec<RunningModel>> {
-        let url = self.url("/api/ps");
-        let response = self.send(None, || self.inner.http.get(&url)).await?;
-        let ps: PsResponse = self.read_json(response).await?;
+        let response = self
+            .send("/api/ps", Wait::Response, None, |http, url| http.get(url))
+            .await?;
+        let ps: PsResponse = self.read_json(response, "/api/ps").await?;
         Ok(ps
             .models
             .into_iter()
@@ -400,12 +467,13 @@ impl Backend for OllamaBackend {
     }
 
     async fn show_model(&self, model: &str) -> Result<ModelDetails> {
-        let info = self
-            .inner
-            .ollama
-            .show_model_info(model.to_owned())
-            .await
-            .map_err(|err| self.map_ollama_rs(err, Some(model)))?;
+        let body = json!({ "model": model });
+        let response = self
+            .send("/api/show", Wait::Response, Some(model), |http, url| {
+                http.post(url).json(&body)
+            })
+            .await?;
+        let info: ollama_rs::models::ModelInfo = self.read_json(response, "/api/show").await?;
         Ok(ModelDetails {
             parameters: ModelDetails::parse_parameters(&info.parameters),
             modelfile: info.modelfile,
@@ -424,14 +492,16 @@ impl Backend for OllamaBackend {
         if let Some(keep_alive) = request.keep_alive {
             body["keep_alive"] = keep_alive.to_json();
         }
-        let url = self.url("/api/generate");
         let started = Instant::now();
         let response = self
-            .send(Some(&request.model), || {
-                self.inner.http.post(&url).json(&body)
-            })
+            .send(
+                "/api/generate",
+                Wait::Load,
+                Some(&request.model),
+                |http, url| http.post(url).json(&body),
+            )
             .await?;
-        let answer: LoadResponse = self.read_json(response).await?;
+        let answer: LoadResponse = self.read_json(response, "/api/generate").await?;
         if let Some(error) = answer.error {
             return Err(Error::Server { message: error });
         }
@@ -443,11 +513,12 @@ impl Backend for OllamaBackend {
 
     async fn unload_model(&self, model: &str) -> Result<()> {
         let body = json!({ "model": model, "keep_alive": 0 });
-        let url = self.url("/api/generate");
         let response = self
-            .send(Some(model), || self.inner.http.post(&url).json(&body))
+            .send("/api/generate", Wait::Load, Some(model), |http, url| {
+                http.post(url).json(&body)
+            })
             .await?;
-        let answer: LoadResponse = self.read_json(response).await?;
+        let answer: LoadResponse = self.read_json(response, "/api/generate").await?;
         match answer.error {
             Some(message) => Err(Error::Server { message }),
             None => Ok(()),
@@ -455,17 +526,21 @@ impl Backend for OllamaBackend {
     }
 
     async fn version(&self) -> Result<ServerVersion> {
-        let url = self.url("/api/version");
-        let response = self.send(None, || self.inner.http.get(&url)).await?;
-        let version: VersionResponse = self.read_json(response).await?;
+        let response = self
+            .send("/api/version", Wait::Response, None, |http, url| {
+                http.get(url)
+            })
+            .await?;
+        let version: VersionResponse = self.read_json(response, "/api/version").await?;
         Ok(ServerVersion(version.version))
     }
 
     async fn pull_model(&self, model: &str) -> Result<PullStream> {
         let body = json!({ "model": model, "stream": true });
-        let url = self.url("/api/pull");
         let response = self
-            .send(Some(model), || self.inner.http.post(&url).json(&body))
+            .send("/api/pull", Wait::Load, Some(model), |http, url| {
+                http.post(url).json(&body)
+            })
             .await?;
         Ok(decode_pull_stream(
             response.bytes_stream(),
@@ -486,8 +561,9 @@ impl Backend for OllamaBackend {
 ///
 /// Public so the decoding stage can be exercised and measured on its own (replaying recorded
 /// traffic). Lines may be split anywhere across chunks. An `{"error": ...}` line becomes
-/// [`Error::Server`], a line that is not JSON [`Error::Protocol`], an end without the final
-/// `done` line [`Error::Truncated`], and `idle` without a byte [`Error::Timeout`].
+/// [`Error::Server`], a line that is not JSON [`Error::Protocol`], a body without any line
+/// [`Error::EmptyResponse`], an end without the final `done` line [`Error::Truncated`], and
+/// `idle` without a byte [`Error::Timeout`].
 pub fn decode_chat_stream<S, E>(body: S, idle: Duration) -> ChatStream
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
@@ -499,6 +575,7 @@ where
         pending: VecDeque::new(),
         phase: Phase::Streaming,
         truncated: false,
+        lines: 0,
         idle,
     };
     Box::pin(futures::stream::unfold(state, DecodeState::next_event))
@@ -517,6 +594,8 @@ struct DecodeState<S> {
     pending: VecDeque<ChatEvent>,
     phase: Phase,
     truncated: bool,
+    /// Lines decoded: none at all is no answer, not an answer cut short.
+    lines: usize,
     idle: Duration,
 }
 
@@ -533,7 +612,14 @@ where
             match self.phase {
                 Phase::Finished if self.truncated => {
                     self.truncated = false;
-                    return Some((Err(Error::Truncated), self));
+                    let err = if self.lines == 0 {
+                        Error::EmptyResponse {
+                            endpoint: "/api/chat".to_owned(),
+                        }
+                    } else {
+                        Error::Truncated
+                    };
+                    return Some((Err(err), self));
                 }
                 Phase::Finished => return None,
                 Phase::Draining => {
@@ -567,6 +653,7 @@ where
                 Err(_) => {
                     let idle = self.idle;
                     return self.fail(Error::Timeout {
+                        endpoint: "/api/chat".to_owned(),
                         phase: TimeoutPhase::Stream,
                         after: idle,
                     });
@@ -600,6 +687,7 @@ where
     }
 
     fn decode_line(&mut self, line: &[u8]) -> Result<()> {
+        self.lines += 1;
         let wire: WireLine<'_> = serde_json::from_slice(line).map_err(|err| Error::Protocol {
             reason: err.to_string(),
             line: excerpt(line),
@@ -648,12 +736,14 @@ where
         body: S,
         decoder: LineDecoder,
         done: bool,
+        lines: usize,
         idle: Duration,
     }
     let state = State {
         body,
         decoder: LineDecoder::new(),
         done: false,
+        lines: 0,
         idle,
     };
     Box::pin(futures::stream::unfold(state, |mut st| async move {
@@ -674,6 +764,7 @@ where
                 }
             };
             if let Some(line) = line {
+                st.lines += 1;
                 let item = parse_pull_line(&line);
                 // An error or `success` ends the pull.
                 st.done = item.as_ref().map_or(true, PullProgress::is_success);
@@ -685,6 +776,7 @@ where
                     let idle = st.idle;
                     return Some((
                         Err(Error::Timeout {
+                            endpoint: "/api/pull".to_owned(),
                             phase: TimeoutPhase::Stream,
                             after: idle,
                         }),
@@ -705,6 +797,12 @@ where
                     st.done = true;
                     return match st.decoder.finish() {
                         Some(rest) => Some((parse_pull_line(&rest), st)),
+                        None if st.lines == 0 => Some((
+                            Err(Error::EmptyResponse {
+                                endpoint: "/api/pull".to_owned(),
+                            }),
+                            st,
+                        )),
                         None => Some((Err(Error::Truncated), st)),
                     };
                 }
@@ -894,4 +992,77 @@ fn chain_root(err: &(dyn std::error::Error + 'static)) -> String {
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records every span and event field, at every level, as text.
+    #[derive(Default)]
+    struct Recorder(Arc<Mutex<String>>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+            let _ = writeln!(self.0, "{}={value:?}", field.name());
+        }
+    }
+
+    impl tracing::Subscriber for Recorder {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            let mut text = self.0.lock().unwrap();
+            span.record(&mut Fields(&mut text));
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+            let mut text = self.0.lock().unwrap();
+            values.record(&mut Fields(&mut text));
+        }
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut text = self.0.lock().unwrap();
+            event.record(&mut Fields(&mut text));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test]
+    async fn no_log_line_holds_the_password_of_the_address() {
+        let recorded = Arc::new(Mutex::new(String::new()));
+        let _guard = tracing::subscriber::set_default(Recorder(Arc::clone(&recorded)));
+        let ollama = conductor_tests::StandIn::start().await;
+        ollama.push_reply(conductor_tests::Reply::status(503, "busy"));
+        let host = ollama.host().replace("http://", "http://user:s3cret@");
+        let backend = OllamaBackend::builder(host.parse().unwrap())
+            .retry(RetryPolicy {
+                max_retries: 1,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            })
+            .build()
+            .unwrap();
+        backend.version().await.unwrap();
+        let request = super::super::ChatRequest {
+            model: "llama3.2:3b".into(),
+            messages: vec![super::super::Message::user("hi")],
+            options: super::super::RunnerOptions::default(),
+            keep_alive: None,
+            think: None,
+        };
+        // A retried 503 logs a warning; the answer logs its head.
+        let stream = backend.chat(request).await.unwrap();
+        super::super::collect_answer(stream).await.unwrap();
+        let text = recorded.lock().unwrap().clone();
+        assert!(text.contains("retrying"), "the logs were recorded: {text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
 }
