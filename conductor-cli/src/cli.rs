@@ -96,25 +96,6 @@ fn non_empty(value: &str) -> Result<String, String> {
     }
 }
 
-/// `value` with any `user:password@` in its authority replaced by `***@`, for messages.
-fn redact_userinfo(value: &str) -> String {
-    let (scheme, rest) = value
-        .split_once("://")
-        .map_or(("", value), |(scheme, rest)| (scheme, rest));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let prefix = if scheme.is_empty() {
-                String::new()
-            } else {
-                format!("{scheme}://")
-            };
-            format!("{prefix}***@{}", &rest[at + 1..])
-        }
-        None => value.to_owned(),
-    }
-}
-
 impl GlobalArgs {
     /// The flags as a configuration layer (the highest-precedence one).
     pub fn sources(&self) -> Result<ConfigSources, crate::exit::Failure> {
@@ -123,7 +104,7 @@ impl GlobalArgs {
             flags.ollama.host = Some(OllamaHost::parse(host).map_err(|reason| {
                 crate::exit::Failure::Usage(format!(
                     "invalid --host {:?}: {reason}",
-                    redact_userinfo(host)
+                    conductor_core::config::redact_address(host)
                 ))
             })?);
         }
@@ -309,20 +290,4 @@ pub enum BenchPart {
     InProcess,
     /// Both
     Both,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_in_addresses_are_never_echoed() {
-        assert_eq!(
-            redact_userinfo("http://user:s3cret@gpu-box:11434/ollama"),
-            "http://***@gpu-box:11434/ollama"
-        );
-        assert_eq!(redact_userinfo("user:pw@host"), "***@host");
-        assert_eq!(redact_userinfo("http://host/a@b"), "http://host/a@b");
-        assert_eq!(redact_userinfo("127.0.0.1:11434"), "127.0.0.1:11434");
-    }
 }

@@ -130,15 +130,21 @@ impl Conductor {
     pub fn from_settings(settings: &Settings) -> Result<Self> {
         let mut builder = OllamaBackend::builder(settings.host.clone());
         if let Some(path) = &settings.ca_cert {
-            let pem = std::fs::read(path).map_err(|err| {
+            // A certificate bundle is text of a few KiB; a FIFO or a huge file is refused.
+            let pem = crate::error::read_small_file(path, 1 << 20).map_err(|problem| {
                 Error::Config(crate::error::ConfigError::Invalid {
                     field: "ollama.ca_cert",
                     value: path.display().to_string(),
                     origin: "configuration".into(),
-                    reason: format!("cannot read it: {err}"),
+                    reason: match problem {
+                        crate::error::ReadProblem::Io(err) => format!("cannot read it: {err}"),
+                        crate::error::ReadProblem::Refused(why) => {
+                            format!("will not read it: {why}")
+                        }
+                    },
                 })
             })?;
-            builder = builder.ca_certificate(pem);
+            builder = builder.ca_certificate(pem.into_bytes());
         }
         let backend = builder
             .token(settings.token.clone())
@@ -592,8 +598,13 @@ impl Stream for Turn<'_> {
             }
             Poll::Ready(Some(Ok(ChatEvent::Done(_)))) => self.commit(true),
             Poll::Ready(Some(Err(_))) => {
+                // Say how much of the answer arrived (it is kept in the history).
+                let partial = self.answer.clone();
                 self.commit(false);
                 self.ended = true;
+                if let Poll::Ready(Some(Err(err))) = polled {
+                    return Poll::Ready(Some(Err(Error::incomplete(partial, err))));
+                }
             }
             Poll::Ready(None) => {
                 self.ended = true;

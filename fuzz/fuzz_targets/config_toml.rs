@@ -85,10 +85,14 @@ fn check_layer(layer: &ConfigLayer) {
             host.join("/api/chat"),
             "host shown as {shown:?} reads back to another endpoint"
         );
-        assert_eq!(
-            &again, host,
-            "host shown as {shown:?} reads back differently"
-        );
+        // A password is shown as `***` (never printed), so such an address reads back with
+        // another password; everything else must be identical.
+        if !host.has_credentials() {
+            assert_eq!(
+                &again, host,
+                "host shown as {shown:?} reads back differently"
+            );
+        }
     }
     for (what, d) in [
         ("connect_timeout", layer.ollama.connect_timeout),

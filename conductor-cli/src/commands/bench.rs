@@ -105,7 +105,9 @@ async fn run_processes(
         let config_file = dir.join("bench.toml");
         std::fs::write(&config_file, options)
             .map_err(|err| Failure::other(format!("cannot write the bench config: {err}")))?;
-        let host = settings.host.to_string();
+        // The children must authenticate as this process does: the address as configured,
+        // password included (never printed).
+        let host = settings.host.url_with_credentials();
         let conductor_args = |policy: &str| -> Vec<String> {
             let mut command = vec![exe.display().to_string()];
             command.extend(
