@@ -1,17 +1,19 @@
 //! conductor-tui: the terminal chat UI of conductor, a thin client of `conductor-core`.
 //!
-//! [`run`] takes validated [`Settings`] and runs the chat until the user quits: answers stream
-//! in as they are generated, the status bar shows the host, model, personality, the live GPU
-//! badge (`100% GPU` green, `48%/52% CPU/GPU` amber, `100% CPU` red) and the figures of the last
-//! answer, and every conversation is saved as it goes.
+//! [`run`] takes a [`Conductor`] and runs the chat until the user quits: answers stream in as
+//! they are generated, the status bar shows the host, model, personality, the live GPU badge
+//! (`100% GPU` green, `48%/52% CPU/GPU` amber, `100% CPU` red) and the figures of the last
+//! answer, and every conversation is saved as it goes. `conductor chat` is this UI over the
+//! conductor its settings describe; an application can run it over a backend of its own.
 //!
 //! ```no_run
-//! use conductor_core::{LoadedConfig, config::ConfigSources};
+//! use conductor_core::{Conductor, LoadedConfig, config::ConfigSources};
 //! use conductor_tui::{ChatOptions, run};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = LoadedConfig::load(ConfigSources::default())?.settings;
-//! run(settings, ChatOptions { resume: true, ..ChatOptions::default() }).await?;
+//! let conductor = Conductor::from_settings(&settings)?;
+//! run(conductor, ChatOptions { resume: true, ..ChatOptions::default() }).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -53,7 +55,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conductor_core::{Backend, Conductor, PersonalityCatalog, Settings};
+use conductor_core::{Backend, Conductor, GpuPolicy, PersonalityCatalog};
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
     KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
@@ -87,36 +89,60 @@ pub enum TuiError {
     /// The terminal could not be set up or drawn on.
     #[error("terminal error: {0}")]
     Terminal(#[source] std::io::Error),
-    /// The conductor could not be built from the settings (e.g. an unknown personality).
-    #[error(transparent)]
-    Core(#[from] conductor_core::Error),
 }
 
-/// Runs the chat UI until the user quits.
+/// True when stdin and stdout are both terminals, as [`run`] needs them. A caller that builds
+/// its [`Conductor`] from settings asks first, so that a script without a terminal is told so
+/// before any problem with the settings.
+#[must_use]
+pub fn has_terminal() -> bool {
+    stdout().is_terminal() && std::io::stdin().is_terminal()
+}
+
+/// Runs the chat UI over `conductor` until the user quits.
 ///
-/// Builds the [`Conductor`] from `settings` (errors before the terminal is touched), takes over
-/// the terminal, and always restores it, on errors and panics too.
+/// The status bar shows the conductor's backend endpoint, model, personality and GPU policy
+/// (`off` without a residency guard); extra system text in its request defaults is where the
+/// conversation starts. Takes over the terminal, and always restores it, on errors and panics
+/// too.
+///
+/// An application embeds the chat over a backend of its own:
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use conductor_core::{Backend, Conductor, PersonalityCatalog, RequestDefaults};
+/// use conductor_tui::{ChatOptions, run};
+///
+/// async fn chat(backend: Arc<dyn Backend>) -> Result<(), Box<dyn std::error::Error>> {
+///     let personality = PersonalityCatalog::builtin().load("yollayah")?;
+///     let conductor = Conductor::new(backend, personality, RequestDefaults::for_model("my-model"));
+///     run(conductor, ChatOptions::default()).await?;
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Errors
-/// [`TuiError::NotATerminal`] without a TTY; [`TuiError::Core`] when the settings cannot be
-/// used (e.g. the personality does not exist); [`TuiError::Terminal`] when the terminal fails.
-pub async fn run(settings: Settings, options: ChatOptions) -> Result<(), TuiError> {
-    if !stdout().is_terminal() || !std::io::stdin().is_terminal() {
+/// [`TuiError::NotATerminal`] without a TTY (see [`has_terminal`]); [`TuiError::Terminal`]
+/// when the terminal fails.
+pub async fn run(conductor: Conductor, options: ChatOptions) -> Result<(), TuiError> {
+    if !has_terminal() {
         return Err(TuiError::NotATerminal);
     }
-    let conductor = Conductor::from_settings(&settings)?;
     let info = AppInfo {
-        host: settings.host.to_string(),
-        model: settings.model.clone(),
-        personality: settings.personality.to_string(),
-        policy: settings.gpu_policy,
+        host: conductor.backend().endpoint(),
+        model: conductor.defaults().model.clone(),
+        personality: conductor.personality().name().to_string(),
+        policy: conductor
+            .guard()
+            .map_or(GpuPolicy::Off, |guard| guard.policy()),
     };
     let store = match &options.sessions_dir {
         Some(dir) => Ok(SessionStore::new(dir)),
         None => SessionStore::default_location(),
     };
     let mut app = App::new(info);
-    app.system.clone_from(&settings.system);
+    app.system.clone_from(&conductor.defaults().system);
     let store = match store {
         Ok(store) => {
             if options.resume {
@@ -447,7 +473,8 @@ mod tests {
     #[test]
     fn the_run_future_is_send() {
         fn is_send<T: Send>(_: &T) {}
-        let future = run(Settings::defaults(), ChatOptions::default());
+        let conductor = Conductor::from_settings(&conductor_core::Settings::defaults()).unwrap();
+        let future = run(conductor, ChatOptions::default());
         is_send(&future);
     }
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use conductor_core::config::{ConfigLayer, ConfigSources, OllamaHost};
 use conductor_core::text::strip_controls;
-use conductor_core::{Error, GpuPolicy, LoadedConfig, PersonalityName};
+use conductor_core::{Conductor, Error, GpuPolicy, LoadedConfig, PersonalityName};
 use conductor_tui::{ChatOptions, TuiError, logfile};
 
 const USAGE: &str = "\
@@ -119,30 +119,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(conductor_tui::run(settings, args.options)) {
-        Ok(()) => ExitCode::SUCCESS,
+    if !conductor_tui::has_terminal() {
+        eprintln!("conductor-tui: {}", TuiError::NotATerminal);
+        return ExitCode::FAILURE;
+    }
+    let conductor = match Conductor::from_settings(&settings) {
+        Ok(conductor) => conductor,
         Err(err) => {
             // An error can quote the server: its text must not drive the terminal.
             eprintln!("conductor-tui: {}", strip_controls(&err.to_string()));
-            if let TuiError::Core(core) = &err
-                && let Some(hint) = core.hint()
-            {
+            if let Some(hint) = err.hint() {
                 eprintln!("  hint: {}", strip_controls(&hint));
             }
-            ExitCode::from(exit_code(&err))
+            return ExitCode::from(exit_code(&err));
+        }
+    };
+    match runtime.block_on(conductor_tui::run(conductor, args.options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("conductor-tui: {err}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn exit_code(err: &TuiError) -> u8 {
-    match err {
-        TuiError::Core(core) => match core.root() {
-            Error::ModelNotFound { .. } => 5,
-            Error::NotResident(_) => 3,
-            Error::Config(_) | Error::Personality(_) | Error::InvalidRequest(_) => 6,
-            _ => 4,
-        },
-        _ => 1,
+fn exit_code(core: &Error) -> u8 {
+    match core.root() {
+        Error::ModelNotFound { .. } => 5,
+        Error::NotResident(_) => 3,
+        Error::Config(_) | Error::Personality(_) | Error::InvalidRequest(_) => 6,
+        _ => 4,
     }
 }
 
