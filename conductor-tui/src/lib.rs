@@ -30,7 +30,6 @@
 //! - [`session`]: conversations saved atomically with user-only permissions; [`lock`]: one
 //!   window per conversation.
 //! - [`input`]: the multi-line input box and input history.
-//! - [`logfile`]: the user-only log file.
 //!
 //! The terminal is set up with `ratatui::try_init` (raw mode, alternate screen, a panic hook
 //! that restores the terminal) plus mouse capture, bracketed paste and, where the terminal
@@ -43,7 +42,6 @@ pub mod app;
 pub mod event;
 pub mod input;
 pub mod lock;
-pub mod logfile;
 pub mod markdown;
 pub mod residency;
 pub mod session;

@@ -19,7 +19,7 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failur
     let conductor = Conductor::from_settings(&config.settings)?;
     let options = ChatOptions {
         resume: args.resume,
-        ..ChatOptions::default()
+        sessions_dir: args.sessions_dir,
     };
     match conductor_tui::run(conductor, options).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
