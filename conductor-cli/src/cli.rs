@@ -218,6 +218,9 @@ pub struct ChatArgs {
     /// Continue the most recent conversation
     #[arg(long)]
     pub resume: bool,
+    /// Where conversations are saved [default: <data dir>/conductor/sessions]
+    #[arg(long, value_name = "DIR")]
+    pub sessions_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

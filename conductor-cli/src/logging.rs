@@ -1,9 +1,14 @@
 //! `--log` / `CONDUCTOR_LOG`: tracing filters over named components, written to stderr.
 
-use conductor_tui::logfile::{self, PROMPTS_TARGET};
+mod file;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::exit::Failure;
+
+/// The tracing target under which the core logs the user's prompts (trace level). Filters built
+/// from `--log` / `CONDUCTOR_LOG` switch it off unless the user names it.
+const PROMPTS_TARGET: &str = "conductor_core::prompts";
 
 /// Component names users write, and the module targets they stand for.
 const COMPONENTS: &[(&str, &str)] = &[
@@ -99,13 +104,13 @@ fn open_log_file(chosen: Option<std::path::PathBuf>) -> Result<std::fs::File, Fa
     let (path, own_dir) = match chosen {
         Some(path) => (path, false),
         None => (
-            logfile::default_path("conductor.log").ok_or_else(|| {
+            file::default_path("conductor.log").ok_or_else(|| {
                 Failure::Usage("no data directory for the log file: set CONDUCTOR_LOG_FILE".into())
             })?,
             true,
         ),
     };
-    logfile::open(&path, own_dir)
+    file::open(&path, own_dir)
         .map_err(|err| Failure::Usage(format!("cannot open log file {}: {err}", path.display())))
 }
 

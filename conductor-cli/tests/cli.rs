@@ -1,6 +1,16 @@
 //! The `conductor` binary end to end, against the Ollama stand-in.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+// Beside this file, not in `tests/`, where cargo would build it as a test binary of its own.
+#[path = "cli/chat_tui.rs"]
+mod chat_tui;
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -1,17 +1,19 @@
 //! conductor-tui: the terminal chat UI of conductor, a thin client of `conductor-core`.
 //!
-//! [`run`] takes validated [`Settings`] and runs the chat until the user quits: answers stream
-//! in as they are generated, the status bar shows the host, model, personality, the live GPU
-//! badge (`100% GPU` green, `48%/52% CPU/GPU` amber, `100% CPU` red) and the figures of the last
-//! answer, and every conversation is saved as it goes.
+//! [`run`] takes a [`Conductor`] and runs the chat until the user quits: answers stream in as
+//! they are generated, the status bar shows the host, model, personality, the live GPU badge
+//! (`100% GPU` green, `48%/52% CPU/GPU` amber, `100% CPU` red) and the figures of the last
+//! answer, and every conversation is saved as it goes. `conductor chat` is this UI over the
+//! conductor its settings describe; an application can run it over a backend of its own.
 //!
 //! ```no_run
-//! use conductor_core::{LoadedConfig, config::ConfigSources};
+//! use conductor_core::{Conductor, LoadedConfig, config::ConfigSources};
 //! use conductor_tui::{ChatOptions, run};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let settings = LoadedConfig::load(ConfigSources::default())?.settings;
-//! run(settings, ChatOptions { resume: true, ..ChatOptions::default() }).await?;
+//! let conductor = Conductor::from_settings(&settings)?;
+//! run(conductor, ChatOptions { resume: true, ..ChatOptions::default() }).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -28,7 +30,8 @@
 //! - [`session`]: conversations saved atomically with user-only permissions; [`lock`]: one
 //!   window per conversation.
 //! - [`input`]: the multi-line input box and input history.
-//! - [`logfile`]: the user-only log file.
+//! - `runtime` (private): the loop that carries out the app's actions and draws;
+//!   `terminal` (private): taking the terminal over and giving it back.
 //!
 //! The terminal is set up with `ratatui::try_init` (raw mode, alternate screen, a panic hook
 //! that restores the terminal) plus mouse capture, bracketed paste and, where the terminal
@@ -41,31 +44,24 @@ pub mod app;
 pub mod event;
 pub mod input;
 pub mod lock;
-pub mod logfile;
 pub mod markdown;
 pub mod residency;
 pub mod session;
 pub mod ui;
 pub mod worker;
 
+mod runtime;
+mod terminal;
+
 use std::io::{IsTerminal, stdout};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use conductor_core::{Backend, Conductor, PersonalityCatalog, Settings};
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
-};
-use crossterm::execute;
+use conductor_core::{Conductor, GpuPolicy};
 
-use crate::app::{Action, App, AppInfo, NoticeLevel};
-use crate::event::{Event, EventHandler, EventSender, FPS};
-use crate::lock::{LockError, SessionLock};
-use crate::residency::{IDLE_INTERVAL, ResidencyPoller};
-use crate::session::{SaveRequest, Saver, SessionStore};
-use crate::worker::{Command, WorkerHandle};
+use crate::app::{App, AppInfo, NoticeLevel};
+use crate::runtime::event_loop;
+use crate::session::SessionStore;
+use crate::terminal::TerminalGuard;
 
 /// How the chat starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,36 +83,60 @@ pub enum TuiError {
     /// The terminal could not be set up or drawn on.
     #[error("terminal error: {0}")]
     Terminal(#[source] std::io::Error),
-    /// The conductor could not be built from the settings (e.g. an unknown personality).
-    #[error(transparent)]
-    Core(#[from] conductor_core::Error),
 }
 
-/// Runs the chat UI until the user quits.
+/// True when stdin and stdout are both terminals, as [`run`] needs them. A caller that builds
+/// its [`Conductor`] from settings asks first, so that a script without a terminal is told so
+/// before any problem with the settings.
+#[must_use]
+pub fn has_terminal() -> bool {
+    stdout().is_terminal() && std::io::stdin().is_terminal()
+}
+
+/// Runs the chat UI over `conductor` until the user quits.
 ///
-/// Builds the [`Conductor`] from `settings` (errors before the terminal is touched), takes over
-/// the terminal, and always restores it, on errors and panics too.
+/// The status bar shows the conductor's backend endpoint, model, personality and GPU policy
+/// (`off` without a residency guard); extra system text in its request defaults is where the
+/// conversation starts. Takes over the terminal, and always restores it, on errors and panics
+/// too.
+///
+/// An application embeds the chat over a backend of its own:
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use conductor_core::{Backend, Conductor, PersonalityCatalog, RequestDefaults};
+/// use conductor_tui::{ChatOptions, run};
+///
+/// async fn chat(backend: Arc<dyn Backend>) -> Result<(), Box<dyn std::error::Error>> {
+///     let personality = PersonalityCatalog::builtin().load("yollayah")?;
+///     let conductor = Conductor::new(backend, personality, RequestDefaults::for_model("my-model"));
+///     run(conductor, ChatOptions::default()).await?;
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Errors
-/// [`TuiError::NotATerminal`] without a TTY; [`TuiError::Core`] when the settings cannot be
-/// used (e.g. the personality does not exist); [`TuiError::Terminal`] when the terminal fails.
-pub async fn run(settings: Settings, options: ChatOptions) -> Result<(), TuiError> {
-    if !stdout().is_terminal() || !std::io::stdin().is_terminal() {
+/// [`TuiError::NotATerminal`] without a TTY (see [`has_terminal`]); [`TuiError::Terminal`]
+/// when the terminal fails.
+pub async fn run(conductor: Conductor, options: ChatOptions) -> Result<(), TuiError> {
+    if !has_terminal() {
         return Err(TuiError::NotATerminal);
     }
-    let conductor = Conductor::from_settings(&settings)?;
     let info = AppInfo {
-        host: settings.host.to_string(),
-        model: settings.model.clone(),
-        personality: settings.personality.to_string(),
-        policy: settings.gpu_policy,
+        host: conductor.backend().endpoint(),
+        model: conductor.defaults().model.clone(),
+        personality: conductor.personality().name().to_string(),
+        policy: conductor
+            .guard()
+            .map_or(GpuPolicy::Off, |guard| guard.policy()),
     };
     let store = match &options.sessions_dir {
         Some(dir) => Ok(SessionStore::new(dir)),
         None => SessionStore::default_location(),
     };
     let mut app = App::new(info);
-    app.system.clone_from(&settings.system);
+    app.system.clone_from(&conductor.defaults().system);
     let store = match store {
         Ok(store) => {
             if options.resume {
@@ -159,286 +179,6 @@ pub async fn run(settings: Settings, options: ChatOptions) -> Result<(), TuiErro
     result.map_err(TuiError::Terminal)
 }
 
-/// Restores the terminal when dropped (the panic hook covers panics).
-struct TerminalGuard {
-    terminal: ratatui::DefaultTerminal,
-}
-
-impl TerminalGuard {
-    fn enter() -> std::io::Result<Self> {
-        install_panic_hook();
-        // After our hook, so that ratatui's runs first on a panic (it restores the terminal,
-        // then calls ours, which undoes the extras).
-        let terminal = ratatui::try_init()?;
-        let guard = Self { terminal };
-        execute!(stdout(), EnableMouseCapture, EnableBracketedPaste)?;
-        if matches!(
-            crossterm::terminal::supports_keyboard_enhancement(),
-            Ok(true)
-        ) {
-            // Tells Shift+Enter from Enter in terminals that speak the kitty protocol.
-            execute!(
-                stdout(),
-                PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
-            )?;
-        }
-        Ok(guard)
-    }
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        undo_extras();
-        let _ = ratatui::try_restore();
-    }
-}
-
-fn undo_extras() {
-    let _ = execute!(
-        stdout(),
-        PopKeyboardEnhancementFlags,
-        DisableBracketedPaste,
-        DisableMouseCapture
-    );
-}
-
-fn install_panic_hook() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        undo_extras();
-        previous(info);
-    }));
-}
-
-/// Holds the lock of the session the app is saving, following it as it changes (a new
-/// conversation, a resumed one), so that no two windows write the same file.
-#[derive(Default)]
-struct SessionLocks {
-    held: Option<SessionLock>,
-    /// The id whose lock could not be taken for a reason other than another window (told once).
-    failed: Option<String>,
-}
-
-impl SessionLocks {
-    /// Runs before the app's actions are carried out, so that no save of a session held by
-    /// another window is ever queued.
-    fn follow(&mut self, store: Option<&SessionStore>, app: &mut App) {
-        let Some(store) = store else {
-            return;
-        };
-        // A copy gets a fresh id, which is free unless ids collide: a few rounds at most.
-        for _ in 0..4 {
-            let id = app.session.id.clone();
-            if self.held.as_ref().is_some_and(|l| l.id() == id) || self.failed.as_ref() == Some(&id)
-            {
-                return;
-            }
-            self.held = None;
-            self.failed = None;
-            match store.lock(&id) {
-                Ok(lock) => {
-                    self.held = Some(lock);
-                    return;
-                }
-                Err(LockError::Held { pid, .. }) => app.continue_as_copy(pid),
-                Err(err) => {
-                    tracing::warn!(error = %err, "session not locked");
-                    app.notice(
-                        NoticeLevel::Warning,
-                        "This conversation could not be locked: another window resuming it \
-                         could overwrite it"
-                            .into(),
-                        vec![err.to_string()],
-                        None,
-                    );
-                    self.failed = Some(id);
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// The background pieces the actions talk to.
-struct Runtime {
-    worker: WorkerHandle,
-    poller: ResidencyPoller,
-    saver: Option<Saver>,
-    store: Option<SessionStore>,
-    backend: Arc<dyn Backend>,
-    catalog: PersonalityCatalog,
-    events: EventSender,
-}
-
-impl Runtime {
-    fn dispatch(&self, action: Action, app: &App) {
-        match action {
-            Action::Send(text) => self.worker.send(Command::Send(text)),
-            Action::Cancel => self.worker.send(Command::Cancel),
-            Action::SwitchPersonality(name) => {
-                self.worker.send(Command::SwitchPersonality(name));
-            }
-            Action::SetModel(model) => {
-                self.poller.set_model(&model);
-                self.worker.send(Command::SetModel(model));
-                self.worker.send(Command::Warm);
-            }
-            Action::SetSystem(system) => self.worker.send(Command::SetSystem(system)),
-            Action::Clear => self.worker.send(Command::Clear),
-            Action::Restore {
-                history,
-                personality,
-                system,
-            } => self.worker.send(Command::Restore {
-                history,
-                personality: Some(personality),
-                system,
-            }),
-            Action::Save { announce } => {
-                let session = app.session_snapshot();
-                match &self.saver {
-                    // An empty conversation is not worth a file.
-                    Some(_) if session.messages.is_empty() && !announce => {}
-                    Some(saver) => saver.save(SaveRequest { session, announce }),
-                    None if announce => self.events.send(Event::Saved(Err(
-                        "no data directory to save conversations in".into(),
-                    ))),
-                    None => {}
-                }
-            }
-            Action::ListPersonalities => {
-                let catalog = self.catalog.clone();
-                let events = self.events.clone();
-                tokio::task::spawn_blocking(move || {
-                    let list = catalog
-                        .list()
-                        .into_iter()
-                        .map(|entry| {
-                            let detail = match &entry.personality {
-                                Ok(p) => p.description().to_owned(),
-                                Err(err) => format!("(broken: {err})"),
-                            };
-                            (entry.name, detail)
-                        })
-                        .collect();
-                    events.send(Event::Personalities(list));
-                });
-            }
-            Action::ListModels => {
-                let backend = Arc::clone(&self.backend);
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    let models = backend.list_models().await.map_err(|e| e.to_string());
-                    events.send(Event::Models(models));
-                });
-            }
-            Action::ListSessions => {
-                let events = self.events.clone();
-                match self.store.clone() {
-                    Some(store) => {
-                        tokio::task::spawn_blocking(move || {
-                            events.send(Event::Sessions(store.list().map_err(|e| e.to_string())));
-                        });
-                    }
-                    None => events.send(Event::Sessions(Err("no data directory".into()))),
-                }
-            }
-            Action::OpenSession(id) => {
-                let events = self.events.clone();
-                if let Some(store) = self.store.clone() {
-                    tokio::task::spawn_blocking(move || {
-                        events.send(Event::SessionLoaded(
-                            store.load(&id).map_err(|e| e.to_string()),
-                        ));
-                    });
-                }
-            }
-            Action::RefreshResidency => self.poller.refresh(),
-            Action::SetIdle(idle) => self.poller.set_idle(idle),
-        }
-    }
-}
-
-async fn event_loop(
-    mut app: App,
-    conductor: Conductor,
-    store: Option<SessionStore>,
-    mut guard: TerminalGuard,
-) -> std::io::Result<()> {
-    let mut events = EventHandler::new();
-    events.start_terminal(FPS);
-    let sender = events.sender();
-    let backend = Arc::clone(conductor.backend());
-    let (worker, worker_task) = worker::spawn(conductor.chat(), sender.clone());
-    let runtime = Runtime {
-        worker,
-        poller: ResidencyPoller::spawn(
-            Arc::clone(&backend),
-            &app.info.model,
-            sender.clone(),
-            IDLE_INTERVAL,
-        ),
-        saver: store.clone().map(|s| Saver::spawn(s, sender.clone())),
-        store,
-        backend,
-        catalog: conductor.catalog().clone(),
-        events: sender,
-    };
-    // Check (and load) the model at once: the badge, and any diagnosis, show before the first
-    // question.
-    runtime.worker.send(Command::Warm);
-    app.checking = true;
-
-    // A little under one tick, so that a tick arriving a hair early still draws.
-    let frame = Duration::from_secs_f64(0.75 / FPS);
-    let mut last_draw: Option<Instant> = None;
-    let mut result = Ok(());
-    let mut locks = SessionLocks::default();
-    loop {
-        locks.follow(runtime.store.as_ref(), &mut app);
-        for action in app.take_actions() {
-            runtime.dispatch(action, &app);
-        }
-        if app.should_quit {
-            break;
-        }
-        if last_draw.is_none_or(|t| t.elapsed() >= frame) && app.take_dirty() {
-            if let Err(err) = guard.terminal.draw(|f| ui::draw(f, &app)) {
-                result = Err(err);
-                break;
-            }
-            last_draw = Some(Instant::now());
-        }
-        let Some(event) = events.next().await else {
-            break;
-        };
-        app.update(event);
-        // Take everything already waiting (a burst of tokens) before drawing once.
-        for _ in 0..4096 {
-            match events.try_next() {
-                Some(event) => app.update(event),
-                None => break,
-            }
-        }
-    }
-    for action in app.take_actions() {
-        runtime.dispatch(action, &app);
-    }
-    // Give the terminal back first, then finish the background work.
-    drop(guard);
-    drop(events);
-    runtime.worker.send(Command::Cancel);
-    let Runtime { worker, saver, .. } = runtime;
-    drop(worker);
-    let _ = tokio::time::timeout(Duration::from_secs(2), worker_task).await;
-    if let Some(saver) = saver {
-        let _ = tokio::task::spawn_blocking(move || saver.finish()).await;
-    }
-    // Only once the last save is written may another window take the conversation.
-    drop(locks);
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,7 +187,8 @@ mod tests {
     #[test]
     fn the_run_future_is_send() {
         fn is_send<T: Send>(_: &T) {}
-        let future = run(Settings::defaults(), ChatOptions::default());
+        let conductor = Conductor::from_settings(&conductor_core::Settings::defaults()).unwrap();
+        let future = run(conductor, ChatOptions::default());
         is_send(&future);
     }
 }

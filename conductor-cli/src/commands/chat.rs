@@ -1,7 +1,8 @@
-//! `conductor chat`: the terminal chat UI (conductor-tui).
+//! `conductor chat`: the terminal chat UI (conductor-tui) over the configured conductor.
 
 use std::process::ExitCode;
 
+use conductor_core::Conductor;
 use conductor_tui::{ChatOptions, TuiError};
 
 use crate::cli::{ChatArgs, GlobalArgs};
@@ -11,17 +12,25 @@ use crate::exit::Failure;
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
+    // Before the conductor is built: a script without a terminal hears that first.
+    if !conductor_tui::has_terminal() {
+        return Err(not_a_terminal());
+    }
+    let conductor = Conductor::from_settings(&config.settings)?;
     let options = ChatOptions {
         resume: args.resume,
-        ..ChatOptions::default()
+        sessions_dir: args.sessions_dir,
     };
-    match conductor_tui::run(config.settings, options).await {
+    match conductor_tui::run(conductor, options).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(TuiError::Core(err)) => Err(Failure::Core(err)),
-        Err(TuiError::NotATerminal) => Err(Failure::Usage(
-            "`conductor chat` needs a terminal (stdin and stdout); in scripts use `conductor ask`"
-                .into(),
-        )),
+        Err(TuiError::NotATerminal) => Err(not_a_terminal()),
         Err(err) => Err(Failure::other(err.to_string())),
     }
+}
+
+fn not_a_terminal() -> Failure {
+    Failure::Usage(
+        "`conductor chat` needs a terminal (stdin and stdout); in scripts use `conductor ask`"
+            .into(),
+    )
 }

@@ -1,6 +1,7 @@
 //! The tests of the chat UI, in one binary: the app state driven by scripted events, the
 //! worker and the poller against the Ollama stand-in, session files on disk, snapshots of the
-//! screen (`TestBackend` + insta), and an end-to-end run of the binary in tmux.
+//! screen (`TestBackend` + insta). The end-to-end runs in tmux drive `conductor chat`, the one
+//! program that opens the UI, and so live with the CLI's tests (`conductor-cli/tests/cli/chat_tui.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -14,5 +15,4 @@ mod app_state;
 mod common;
 mod sessions;
 mod snapshots;
-mod tmux;
 mod worker;

@@ -1,16 +1,11 @@
 //! The chat UI's log file: user-only, because at trace level it can hold what the user typed.
 //!
-//! Both `conductor chat` and the `conductor-tui` binary log to a file (never to the terminal
-//! the UI draws on). The file is created `0600` and its directory `0700`; a file that exists
+//! `conductor chat` logs to a file (never to the terminal the UI draws on). The file is created `0600` and its directory `0700`; a file that exists
 //! with looser permissions is tightened before anything is written to it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// The tracing target under which the core logs the user's prompts (trace level). Log filters
-/// built from `--log` / `CONDUCTOR_LOG` switch it off unless the user names it.
-pub const PROMPTS_TARGET: &str = "conductor_core::prompts";
 
 /// `<data dir>/conductor/<file_name>`, when the platform has a data directory.
 #[must_use]
@@ -101,7 +96,7 @@ mod tests {
     #[test]
     fn a_new_log_is_user_only() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a").join("b").join("tui.log");
+        let path = dir.path().join("a").join("b").join("conductor.log");
         open(&path, true).unwrap();
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&dir.path().join("a").join("b")), 0o700);

@@ -1,4 +1,4 @@
-//! End to end in a real terminal: the `conductor-tui` binary under tmux (send-keys to type,
+//! End to end in a real terminal: `conductor chat` under tmux (send-keys to type,
 //! capture-pane to read the screen) against the Ollama stand-in. Skips, saying so, when tmux is
 //! not installed (CI installs it with apt when it can).
 //!
@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use conductor_tests::{Reply, StandIn};
+
+use super::BIN;
 
 /// A private tmux server (its own socket, no user config), killed on drop.
 struct Tmux {
@@ -108,28 +110,26 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The shell command that runs the binary with a private home, data and config directory,
+/// The shell command that runs `conductor chat` with a private home, data and config directory,
 /// pointed at the stand-in, and reports its exit status on the screen.
 fn command(home: &Path, host: &str, extra: &str) -> String {
-    let binary = env!("CARGO_BIN_EXE_conductor-tui");
     let home = home.to_str().unwrap();
     format!(
         "env -u CONDUCTOR_CONFIG -u CONDUCTOR_MODEL -u CONDUCTOR_PERSONALITY -u CONDUCTOR_LOG \
          HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-         OLLAMA_HOST={host} CONDUCTOR_GPU_POLICY=enforce {binary} {extra}; \
+         OLLAMA_HOST={host} CONDUCTOR_GPU_POLICY=enforce {binary} chat {extra}; \
          echo \"[exited $?]\"; sleep 60",
         home = quote(home),
-        binary = quote(binary),
+        binary = quote(BIN),
     )
 }
 
 /// As [`command`], and the binary's pid is written to `pid_file` (a shell that `exec`s it).
 fn command_with_pid(home: &Path, host: &str, pid_file: &Path) -> String {
-    let binary = env!("CARGO_BIN_EXE_conductor-tui");
     let script = format!(
-        "echo $$ > {}; exec {}",
+        "echo $$ > {}; exec {} chat",
         quote(pid_file.to_str().unwrap()),
-        quote(binary)
+        quote(BIN)
     );
     let home = home.to_str().unwrap();
     format!(
@@ -374,4 +374,49 @@ async fn a_signal_saves_and_gives_the_terminal_back() {
             "SIG{signal}: the conversation was saved"
         );
     }
+}
+
+/// The chat's own options are clap's like every command's: `--help` answers (the separate
+/// program that once opened the UI called `--help` an error), and `--sessions-dir` moves the
+/// conversations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_help_and_sessions_dir() {
+    let help = Command::new(BIN).args(["chat", "--help"]).output().unwrap();
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("--resume") && text.contains("--sessions-dir"),
+        "{text}"
+    );
+
+    if !Tmux::available() {
+        eprintln!("skipping chat_help_and_sessions_dir in tmux: tmux is not installed");
+        return;
+    }
+    let ollama = StandIn::start().await;
+    ollama.set_default_reply(Reply::tokens(&["Kept", "."]));
+    let home = tempfile::tempdir().unwrap();
+    let elsewhere = home.path().join("elsewhere");
+    let tmux = Tmux::new(home.path());
+    let extra = format!("--sessions-dir {}", quote(elsewhere.to_str().unwrap()));
+    tmux.start("dir", &command(home.path(), &ollama.host(), &extra));
+    tmux.wait_for("dir", "100% GPU").await;
+    tmux.type_text("dir", "where is this kept?");
+    tmux.keys("dir", &["Enter"]);
+    tmux.wait_for("dir", "tok/s").await;
+    tmux.type_text("dir", "/quit");
+    tmux.keys("dir", &["Enter"]);
+    tmux.wait_for("dir", "[exited 0]").await;
+
+    let saved: Vec<PathBuf> = std::fs::read_dir(&elsewhere)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(
+        std::fs::read_to_string(&saved[0])
+            .unwrap()
+            .contains("where is this kept?")
+    );
+    assert!(!home.path().join("data/conductor/sessions").exists());
 }
