@@ -132,7 +132,11 @@ fn residency(c: &mut Criterion) {
     let mut group = c.benchmark_group("residency");
     // Baseline: one HTTP round trip to the same local server.
     group.bench_function("baseline_version_round_trip", |b| {
-        b.iter(|| runtime.block_on(backend.version()).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(backend.server().unwrap().version())
+                .unwrap()
+        });
     });
     group.bench_function("check_load_and_ps", |b| {
         b.iter(|| {

@@ -134,6 +134,16 @@ pub enum Error {
     /// A request could not be built (e.g. an unusable header value).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+
+    /// The backend lacks a capability the operation needs (e.g. a chat-only backend asked to
+    /// list its models).
+    #[error("the backend at {endpoint} does not offer {capability}")]
+    Unsupported {
+        /// What was needed, e.g. "model management".
+        capability: &'static str,
+        /// The backend's endpoint, as it names itself.
+        endpoint: String,
+    },
 }
 
 impl Error {
@@ -235,6 +245,9 @@ impl Error {
             ),
             Self::Config(_) => Some("fix the configuration value named above".to_owned()),
             Self::Personality(err) => err.hint(),
+            Self::Unsupported { .. } => {
+                Some("this needs a backend that manages its models, such as Ollama".to_owned())
+            }
             Self::Http { .. } | Self::Protocol { .. } | Self::InvalidRequest(_) => None,
         }
     }

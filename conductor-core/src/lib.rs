@@ -56,8 +56,8 @@ pub mod text;
 
 pub use backend::{
     Answer, Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    KeepAlive, Message, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, TokenTiming,
-    collect_answer,
+    KeepAlive, Message, ModelServer, OllamaBackend, Processor, Role, RunnerOptions, RunningModel,
+    TokenTiming, collect_answer,
 };
 pub use compose::compose;
 pub use conductor::{Chat, Conductor, RequestDefaults, Turn};

@@ -330,7 +330,10 @@ async fn status(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     // The device view needs no Ollama: show it even when the server is down.
-    let running = conductor.backend().running_models().await;
+    let running = match conductor.backend().server() {
+        Ok(server) => server.running_models().await,
+        Err(err) => Err(err),
+    };
     let probe = Arc::clone(guard.probe());
     let view = tokio::task::spawn_blocking(move || probe.snapshot())
         .await

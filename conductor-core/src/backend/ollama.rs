@@ -25,8 +25,8 @@ use tracing::{debug, warn};
 
 use super::{
     Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, PullProgress, PullStream,
-    RunningModel, ServerVersion,
+    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, ModelServer, PullProgress,
+    PullStream, RunningModel, ServerVersion,
 };
 use crate::config::{OllamaHost, Secret};
 use crate::error::{Credentials, Error, NOT_TLS_REASON, Result, TimeoutPhase};
@@ -192,7 +192,7 @@ impl OllamaBackendBuilder {
     }
 }
 
-/// A [`Backend`] that talks to an Ollama server over HTTP.
+/// A [`Backend`] that talks to an Ollama server over HTTP; also a [`ModelServer`].
 ///
 /// Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
@@ -426,6 +426,21 @@ impl Backend for OllamaBackend {
         Ok(decode_chat_stream(bytes, self.inner.timeouts.idle))
     }
 
+    fn endpoint(&self) -> String {
+        self.inner.host.to_string()
+    }
+
+    fn is_local(&self) -> bool {
+        self.inner.host.is_local()
+    }
+
+    fn model_server(&self) -> Option<&dyn ModelServer> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ModelServer for OllamaBackend {
     async fn list_models(&self) -> Result<Vec<LocalModel>> {
         #[derive(Deserialize)]
         struct Tags {
@@ -546,14 +561,6 @@ impl Backend for OllamaBackend {
             response.bytes_stream(),
             self.inner.timeouts.idle,
         ))
-    }
-
-    fn endpoint(&self) -> String {
-        self.inner.host.to_string()
-    }
-
-    fn is_local(&self) -> bool {
-        self.inner.host.is_local()
     }
 }
 

@@ -18,13 +18,15 @@
 //! once more before it shows anything ([`ResidencyGuard::recheck`]).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::backend::{
-    Backend, ChatRequest, KeepAlive, LoadRequest, ModelDetails, RunnerOptions, RunningModel,
+    Backend, ChatRequest, KeepAlive, LoadRequest, ModelDetails, ModelServer, RunnerOptions,
+    RunningModel,
 };
 use crate::config::{GpuPolicy, MinFraction};
 use crate::error::{Error, Result};
@@ -99,6 +101,9 @@ pub enum AdmissionBasis {
     Resident,
     /// The model was loaded with the options to be sent and checked.
     Checked,
+    /// The backend reports no residency (it has no [`ModelServer`]): admitted unchecked under
+    /// every policy, since refusing would claim a fact nobody measured.
+    Unreported,
 }
 
 /// The guard's answer for one request: the options to send, and anything to tell the user.
@@ -155,6 +160,8 @@ pub struct ResidencyGuard {
     cache: Mutex<Vec<CacheEntry>>,
     /// One check at a time: concurrent first requests wait for it instead of each preloading.
     checking: tokio::sync::Mutex<()>,
+    /// The "residency not reported" notice was given (it is given once per guard).
+    unreported_noticed: AtomicBool,
 }
 
 impl ResidencyGuard {
@@ -177,6 +184,7 @@ impl ResidencyGuard {
             fixes,
             cache: Mutex::new(Vec::new()),
             checking: tokio::sync::Mutex::new(()),
+            unreported_noticed: AtomicBool::new(false),
         }
     }
 
@@ -289,6 +297,9 @@ impl ResidencyGuard {
         if self.policy == GpuPolicy::Off {
             return Ok(Admission::unchecked(options));
         }
+        if self.backend.model_server().is_none() {
+            return Ok(self.unreported(model, options));
+        }
         if let Some(admission) = self.cached(model, options) {
             return Ok(admission);
         }
@@ -349,6 +360,30 @@ impl ResidencyGuard {
         .await
     }
 
+    /// The admission for a backend that reports no residency: the request as asked, with a
+    /// notice the first time, so the user knows the policy could not be applied.
+    fn unreported(&self, model: &str, options: &RunnerOptions) -> Admission {
+        let first = !self.unreported_noticed.swap(true, Ordering::Relaxed);
+        if first {
+            info!(model, policy = %self.policy, "residency not reported by this backend; admitted unchecked");
+        }
+        Admission {
+            options: options.clone(),
+            warning: first.then(|| {
+                Arc::new(Diagnosis {
+                    model: model.to_owned(),
+                    running: None,
+                    runner_gpu_memory: None,
+                    cause: Cause::NotReported,
+                    notes: Vec::new(),
+                })
+            }),
+            fixed: None,
+            basis: AdmissionBasis::Unreported,
+            adopted_context: None,
+        }
+    }
+
     /// The model's trained context length: remembered by digest, else from `/api/show` (once
     /// per model and machine).
     async fn trained_context(&self, model: &str, running: &RunningModel) -> Option<u64> {
@@ -357,6 +392,7 @@ impl ResidencyGuard {
         }
         let context = self
             .backend
+            .model_server()?
             .show_model(model)
             .await
             .ok()?
@@ -574,6 +610,9 @@ impl ResidencyGuard {
     /// # Errors
     /// Backend errors.
     pub async fn recheck(&self, model: &str, sent: &RunnerOptions) -> Result<Option<Diagnosis>> {
+        if self.backend.model_server().is_none() {
+            return Ok(None);
+        }
         let running = self.find_serving(model).await?;
         if running.as_ref().is_some_and(|r| self.meets_policy(r)) {
             return Ok(None);
@@ -684,6 +723,7 @@ impl ResidencyGuard {
         keep_alive: Option<KeepAlive>,
         device: bool,
     ) -> Result<ResidencyReport> {
+        let server = self.backend.server()?;
         let started = Instant::now();
         if device {
             // The device view will be wanted: start the driver while the model loads.
@@ -702,7 +742,7 @@ impl ResidencyGuard {
             options: options.clone(),
             keep_alive: preload_keep_alive,
         };
-        let load_time = match self.backend.load_model(load.clone()).await {
+        let load_time = match server.load_model(load.clone()).await {
             Ok(report) => report.elapsed,
             Err(err) if err.is_gpu_memory_failure() => {
                 let device = self.snapshot().await;
@@ -725,7 +765,7 @@ impl ResidencyGuard {
         if running.is_none() {
             // Evicted between the load and the look (another client): one more try.
             debug!("model absent from /api/ps after load; loading again");
-            self.backend.load_model(load).await?;
+            server.load_model(load).await?;
             running = self.find_serving(model).await?;
         }
         let resident = running.as_ref().is_some_and(|r| self.meets_policy(r));
@@ -774,8 +814,10 @@ impl ResidencyGuard {
 
     /// `/api/show` and the weights' size from `/api/tags`, both best effort.
     async fn model_facts(&self, model: &str) -> (Option<ModelDetails>, Option<u64>) {
-        let (show, models) =
-            tokio::join!(self.backend.show_model(model), self.backend.list_models());
+        let Some(server) = self.backend.model_server() else {
+            return (None, None);
+        };
+        let (show, models) = tokio::join!(server.show_model(model), server.list_models());
         let weights = models
             .ok()
             .and_then(|m| {
@@ -808,6 +850,7 @@ impl ResidencyGuard {
     async fn find_running(&self, model: &str) -> Result<Option<RunningModel>> {
         Ok(self
             .backend
+            .server()?
             .running_models()
             .await?
             .into_iter()
@@ -819,22 +862,22 @@ impl ResidencyGuard {
     /// baked personality, a Modelfile with other parameters) is served by, and listed under,
     /// whichever of them loaded first (measured on Ollama 0.24: `tiny-det` listed as `tiny`).
     async fn find_serving(&self, model: &str) -> Result<Option<RunningModel>> {
-        let running = self.backend.running_models().await?;
+        let server: &dyn ModelServer = self.backend.server()?;
+        let running = server.running_models().await?;
         if let Some(found) = running.iter().find(|m| m.is_model(model)) {
             return Ok(Some(found.clone()));
         }
         if running.is_empty() {
             return Ok(None);
         }
-        let Ok(wanted) = self.backend.show_model(model).await else {
+        let Ok(wanted) = server.show_model(model).await else {
             return Ok(None);
         };
         let Some(blob) = wanted.weights_blob() else {
             return Ok(None);
         };
         for candidate in running {
-            let shares_weights = self
-                .backend
+            let shares_weights = server
                 .show_model(&candidate.name)
                 .await
                 .ok()
