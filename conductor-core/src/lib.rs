@@ -55,12 +55,12 @@ pub mod personality;
 pub mod text;
 
 pub use backend::{
-    Answer, Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    KeepAlive, Message, ModelServer, OllamaBackend, Processor, Role, RunnerOptions, RunningModel,
+    Answer, Backend, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats, KeepAlive,
+    Message, ModelServer, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, StreamEvent,
     TokenTiming, collect_answer,
 };
 pub use compose::compose;
-pub use conductor::{Chat, Conductor, RequestDefaults, Turn};
+pub use conductor::{AnswerStream, Chat, ChatEvent, Conductor, RequestDefaults, Turn};
 pub use config::{GpuPolicy, LoadedConfig, OllamaHost, Settings};
 pub use error::{Error, Result};
 pub use personality::{Personality, PersonalityCatalog, PersonalityName};

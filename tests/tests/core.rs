@@ -631,9 +631,9 @@ impl Backend for EndsEarly {
         &self,
         _: conductor_core::ChatRequest,
     ) -> conductor_core::Result<conductor_core::ChatStream> {
-        Ok(Box::pin(futures::stream::iter([Ok(ChatEvent::Content(
-            "half".into(),
-        ))])))
+        Ok(Box::pin(futures::stream::iter([Ok(
+            conductor_core::StreamEvent::Content("half".into()),
+        )])))
     }
     fn endpoint(&self) -> String {
         "fake".into()

@@ -21,10 +21,11 @@ pub use types::*;
 
 use crate::error::{Error, Result};
 
-/// A stream of chat events: content and thinking deltas, then one [`ChatEvent::Done`].
+/// A backend's stream of chat events: content and thinking deltas, then one
+/// [`StreamEvent::Done`].
 ///
 /// Dropping the stream aborts the request (the HTTP connection is closed).
-pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent>> + Send>>;
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>;
 
 /// A chat backend: what conductor needs to talk to a model.
 ///
@@ -81,24 +82,26 @@ pub struct Answer {
     pub completion: Option<Completion>,
 }
 
-/// Collects a chat stream into an [`Answer`].
+/// Collects a chat stream into an [`Answer`]: a backend's [`ChatStream`], or any stream whose
+/// events carry [`StreamEvent`]s (the conversation layer's, whose notices carry none).
 ///
 /// When the stream fails midway, the error is [`Error::Incomplete`] and carries what had
 /// arrived, so nothing the assistant wrote is lost.
 ///
 /// # Errors
 /// The first error of the stream, wrapped in [`Error::Incomplete`] when some text had arrived.
-pub async fn collect_answer<S>(mut stream: S) -> Result<Answer>
+pub async fn collect_answer<S, E>(mut stream: S) -> Result<Answer>
 where
-    S: Stream<Item = Result<ChatEvent>> + Unpin,
+    S: Stream<Item = Result<E>> + Unpin,
+    E: Into<Option<StreamEvent>>,
 {
     let mut answer = Answer::default();
     while let Some(event) = stream.next().await {
-        match event {
-            Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
-            Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
-            Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
-            Ok(ChatEvent::Warning(_) | ChatEvent::Fixed(_)) => {}
+        match event.map(Into::into) {
+            Ok(Some(StreamEvent::Content(text))) => answer.content.push_str(&text),
+            Ok(Some(StreamEvent::Thinking(text))) => answer.thinking.push_str(&text),
+            Ok(Some(StreamEvent::Done(completion))) => answer.completion = Some(completion),
+            Ok(None) => {}
             Err(err) => return Err(incomplete(answer.content, err)),
         }
     }

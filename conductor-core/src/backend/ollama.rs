@@ -24,9 +24,9 @@ use serde_json::json;
 use tracing::{debug, warn};
 
 use super::{
-    Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, ModelServer, PullProgress,
-    PullStream, RunningModel, ServerVersion,
+    Backend, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats, LoadReport,
+    LoadRequest, LocalModel, ModelDetails, ModelFamily, ModelServer, PullProgress, PullStream,
+    RunningModel, ServerVersion, StreamEvent,
 };
 use crate::config::{OllamaHost, Secret};
 use crate::error::{Credentials, Error, NOT_TLS_REASON, Result, TimeoutPhase};
@@ -564,7 +564,7 @@ impl ModelServer for OllamaBackend {
     }
 }
 
-/// Decodes Ollama's NDJSON chat stream from raw byte chunks into [`ChatEvent`]s.
+/// Decodes Ollama's NDJSON chat stream from raw byte chunks into [`StreamEvent`]s.
 ///
 /// Public so the decoding stage can be exercised and measured on its own (replaying recorded
 /// traffic). Lines may be split anywhere across chunks. An `{"error": ...}` line becomes
@@ -598,7 +598,7 @@ enum Phase {
 struct DecodeState<S> {
     body: S,
     decoder: LineDecoder,
-    pending: VecDeque<ChatEvent>,
+    pending: VecDeque<StreamEvent>,
     phase: Phase,
     truncated: bool,
     /// Lines decoded: none at all is no answer, not an answer cut short.
@@ -611,7 +611,7 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::error::Error + 'static,
 {
-    async fn next_event(mut self) -> Option<(Result<ChatEvent>, Self)> {
+    async fn next_event(mut self) -> Option<(Result<StreamEvent>, Self)> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some((Ok(event), self));
@@ -688,7 +688,7 @@ where
         }
     }
 
-    fn fail(mut self, err: Error) -> Option<(Result<ChatEvent>, Self)> {
+    fn fail(mut self, err: Error) -> Option<(Result<StreamEvent>, Self)> {
         self.phase = Phase::Finished;
         Some((Err(err), self))
     }
@@ -707,15 +707,15 @@ where
         if let Some(message) = wire.message {
             if let Some(thinking) = message.thinking.filter(|t| !t.is_empty()) {
                 self.pending
-                    .push_back(ChatEvent::Thinking(thinking.into_owned()));
+                    .push_back(StreamEvent::Thinking(thinking.into_owned()));
             }
             if !message.content.is_empty() {
                 self.pending
-                    .push_back(ChatEvent::Content(message.content.into_owned()));
+                    .push_back(StreamEvent::Content(message.content.into_owned()));
             }
         }
         if wire.done {
-            self.pending.push_back(ChatEvent::Done(Completion {
+            self.pending.push_back(StreamEvent::Done(Completion {
                 done_reason: wire.done_reason.map(|r| DoneReason::parse(&r)),
                 stats: GenerationStats {
                     total_duration: Duration::from_nanos(wire.total_duration),

@@ -243,20 +243,17 @@ impl ChatRequest {
     }
 }
 
-/// One event of a streaming chat answer.
+/// One event of a backend's streaming chat answer (the item of a
+/// [`ChatStream`](super::ChatStream)).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum ChatEvent {
+pub enum StreamEvent {
     /// More of the answer.
     Content(String),
     /// More of the model's thinking.
     Thinking(String),
-    /// The answer is complete; Ollama's statistics.
+    /// The answer is complete; the server's statistics.
     Done(Completion),
-    /// Sent first under the `warn` policy: the model is not fully on the GPU, and why.
-    Warning(std::sync::Arc<crate::gpu::Diagnosis>),
-    /// Sent first under the `fix` policy when the guard changed options to make the model fit.
-    Fixed(std::sync::Arc<crate::gpu::FixReport>),
 }
 
 /// Why Ollama stopped generating.

@@ -1,5 +1,7 @@
 //! The facade a library user holds: [`Conductor`] for one-shot questions, [`Chat`] for
-//! conversations.
+//! conversations, and the conversation layer's [`ChatEvent`].
+
+mod event;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,8 +12,8 @@ use futures::{Stream, StreamExt};
 use tracing::{Instrument, Span, debug, info, info_span, trace};
 
 use crate::backend::{
-    Answer, Backend, ChatEvent, ChatRequest, ChatStream, KeepAlive, Message, OllamaBackend, Role,
-    RunnerOptions, collect_answer,
+    Answer, Backend, ChatRequest, ChatStream, KeepAlive, Message, OllamaBackend, Role,
+    RunnerOptions, StreamEvent, collect_answer,
 };
 use crate::compose::system_message;
 use crate::config::Settings;
@@ -20,6 +22,8 @@ use crate::gpu::{
     Admission, FixStore, GpuPolicy, GpuProbe, NvmlProbe, RECHECK_AFTER, RemoteProbe, ResidencyGuard,
 };
 use crate::personality::{Personality, PersonalityCatalog};
+
+pub use event::{AnswerStream, ChatEvent};
 
 /// A load this long means Ollama (re)loaded the model for the request (a warm request shows
 /// 66-98 ms on an H100): residency may have changed, so the next request checks again.
@@ -214,7 +218,7 @@ impl Conductor {
     /// # Errors
     /// Errors before the first token (unreachable, model not found, busy); later errors are
     /// items of the stream.
-    pub async fn ask(&self, prompt: &str) -> Result<ChatStream> {
+    pub async fn ask(&self, prompt: &str) -> Result<AnswerStream> {
         let chat = self.chat();
         let messages = chat.messages_with(prompt);
         chat.start(messages).await
@@ -310,7 +314,7 @@ impl Chat {
         messages
     }
 
-    async fn start(&self, messages: Vec<Message>) -> Result<ChatStream> {
+    async fn start(&self, messages: Vec<Message>) -> Result<AnswerStream> {
         let span = info_span!(
             "chat",
             model = %self.model,
@@ -325,7 +329,9 @@ impl Chat {
         let started = Instant::now();
         let Some(guard) = self.conductor.guard().cloned() else {
             let stream = self.open(request, &span).await?;
-            return Ok(log_completion(stream, span, started).boxed());
+            return Ok(log_completion(stream, span, started)
+                .map(|event| event.map(ChatEvent::from))
+                .boxed());
         };
         let admission = guard
             .admit_request(&request)
@@ -338,12 +344,13 @@ impl Chat {
         notices.extend(admission.warning.map(|w| Ok(ChatEvent::Warning(w))));
         let model = self.model.clone();
         let stream = log_completion(stream, span, started).inspect(move |event| {
-            if let Ok(ChatEvent::Done(done)) = event
+            if let Ok(StreamEvent::Done(done)) = event
                 && done.stats.load_duration > RELOAD_SIGN
             {
                 guard.invalidate(&model);
             }
         });
+        let stream = stream.map(|event| event.map(ChatEvent::from));
         Ok(Box::pin(futures::stream::iter(notices).chain(stream)))
     }
 
@@ -554,7 +561,7 @@ fn compose_system(personality: Option<&Personality>, extra: Option<&str>) -> Opt
 #[must_use = "a turn does nothing unless polled"]
 pub struct Turn<'a> {
     history: &'a mut Vec<Message>,
-    stream: ChatStream,
+    stream: AnswerStream,
     answer: String,
     /// The answer is in the history (complete, or partial and marked).
     committed: bool,
@@ -627,7 +634,7 @@ impl Drop for Turn<'_> {
 }
 
 /// `first` (an event already taken from `stream`) followed by the rest of `stream`.
-fn prepend(first: Option<Result<ChatEvent>>, stream: ChatStream) -> ChatStream {
+fn prepend(first: Option<Result<StreamEvent>>, stream: ChatStream) -> ChatStream {
     Box::pin(futures::stream::iter(first).chain(stream))
 }
 
@@ -636,13 +643,13 @@ fn log_completion(
     stream: ChatStream,
     span: Span,
     started: Instant,
-) -> impl Stream<Item = Result<ChatEvent>> {
+) -> impl Stream<Item = Result<StreamEvent>> {
     let mut first_token: Option<u128> = None;
     stream.inspect(move |event| match event {
-        Ok(ChatEvent::Content(_)) if first_token.is_none() => {
+        Ok(StreamEvent::Content(_)) if first_token.is_none() => {
             first_token = Some(started.elapsed().as_millis());
         }
-        Ok(ChatEvent::Done(completion)) => {
+        Ok(StreamEvent::Done(completion)) => {
             let stats = &completion.stats;
             info!(
                 parent: &span,
