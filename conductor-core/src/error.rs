@@ -2,6 +2,11 @@
 //!
 //! Every error carries the context a person needs (the host, the model, the file and line) and,
 //! through [`Error::hint`], what to do about it. Frontends render an error once, at the edge.
+//!
+//! The one import of another module, [`Diagnosis`], is the payload of [`Error::NotResident`]. The
+//! guard in [`gpu`](crate::gpu) returns these errors, so the two modules name each other, but
+//! not in a circle of files: `gpu::diagnose`, where `Diagnosis` lives, imports nothing of this
+//! module.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -48,6 +48,7 @@ pub mod backend;
 pub mod compose;
 mod conductor;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod gpu;
 pub mod ndjson;
@@ -59,10 +60,12 @@ pub use backend::{
     Message, ModelServer, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, StreamEvent,
     TokenTiming, collect_answer,
 };
+pub use backend::{OllamaHost, Secret};
 pub use compose::compose;
 pub use conductor::{AnswerStream, Chat, ChatEvent, Conductor, RequestDefaults, Turn};
-pub use config::{GpuPolicy, LoadedConfig, OllamaHost, Settings};
+pub use config::{LoadedConfig, Settings};
 pub use error::{Error, Result};
+pub use gpu::GpuPolicy;
 pub use personality::{Personality, PersonalityCatalog, PersonalityName};
 
 /// The README's code examples, compiled as doctests so they cannot rot.

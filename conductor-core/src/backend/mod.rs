@@ -5,7 +5,7 @@
 //! (the Ollama one, a scripted fake in tests, one of your own) without touching personalities
 //! or frontends.
 
-mod ollama;
+pub(crate) mod ollama;
 mod server;
 mod types;
 
@@ -15,7 +15,10 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
-pub use ollama::{OllamaBackend, OllamaBackendBuilder, RetryPolicy, Timeouts, decode_chat_stream};
+pub use ollama::{
+    OllamaBackend, OllamaBackendBuilder, OllamaHost, RetryPolicy, Secret, Timeouts,
+    decode_chat_stream,
+};
 pub use server::{ModelServer, PullStream};
 pub use types::*;
 

@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::duration::{MAX_DURATION, format_duration, parse_duration};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,7 +97,7 @@ impl fmt::Display for KeepAlive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Forever => f.write_str("forever"),
-            Self::For(d) => f.write_str(&crate::config::format_duration(*d)),
+            Self::For(d) => f.write_str(&format_duration(*d)),
         }
     }
 }
@@ -109,13 +111,32 @@ impl FromStr for KeepAlive {
         if s == "forever" || s.starts_with('-') {
             return Ok(Self::Forever);
         }
-        crate::config::parse_duration(s).map(Self::For)
+        parse_duration(s).map(Self::For)
     }
 }
 
 impl Serialize for KeepAlive {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_json().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeepAlive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(secs) if secs < 0 => Ok(Self::Forever),
+            Raw::Seconds(secs) if Duration::from_secs(secs.unsigned_abs()) > MAX_DURATION => Err(
+                serde::de::Error::custom("keep_alive is longer than ten years: use -1 for ever"),
+            ),
+            Raw::Seconds(secs) => Ok(Self::For(Duration::from_secs(secs.unsigned_abs()))),
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
     }
 }
 

@@ -28,12 +28,12 @@ use crate::backend::{
     Backend, ChatRequest, KeepAlive, LoadRequest, ModelDetails, ModelServer, RunnerOptions,
     RunningModel,
 };
-use crate::config::{GpuPolicy, MinFraction};
 use crate::error::{Error, Result};
 use crate::gpu::diagnose::{
     Cause, Diagnosis, Evidence, diagnose, diagnose_failed_load, suggested_context,
 };
 use crate::gpu::fixes::{FixStore, RememberedFix};
+use crate::gpu::policy::{GpuPolicy, MinFraction};
 use crate::gpu::probe::{DeviceView, GpuProbe};
 
 /// A first byte slower than this may come from a reload: look at `/api/ps` again before showing

@@ -16,6 +16,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod host;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -28,9 +30,9 @@ use super::{
     LoadRequest, LocalModel, ModelDetails, ModelFamily, ModelServer, PullProgress, PullStream,
     RunningModel, ServerVersion, StreamEvent,
 };
-use crate::config::{OllamaHost, Secret};
 use crate::error::{Credentials, Error, NOT_TLS_REASON, Result, TimeoutPhase};
 use crate::ndjson::{LineDecoder, excerpt};
+pub use host::{DEFAULT_HOST, OllamaHost, Secret, redact_address};
 
 /// How long to wait for Ollama, per phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
