@@ -130,6 +130,18 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Formats a duration for messages, roughly: `750 ms`, `12 s`, `5 min`.
+pub(crate) fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 120_000 {
+        format!("{} s", ms / 1_000)
+    } else {
+        format!("{} min", ms / 60_000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

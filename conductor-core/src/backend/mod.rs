@@ -5,9 +5,11 @@
 //! (the Ollama one, a scripted fake in tests, one of your own) without touching personalities
 //! or frontends.
 
+mod models;
 pub(crate) mod ollama;
+mod request;
+mod response;
 mod server;
-mod types;
 
 use std::fmt;
 use std::pin::Pin;
@@ -15,12 +17,17 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
+pub use models::{
+    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, Processor, PullProgress,
+    RunningModel, ServerVersion, same_model,
+};
 pub use ollama::{
     OllamaBackend, OllamaBackendBuilder, OllamaHost, RetryPolicy, Secret, Timeouts,
     decode_chat_stream,
 };
+pub use request::{ChatRequest, KeepAlive, Message, Role, RunnerOptions};
+pub use response::{Completion, DoneReason, GenerationStats, StreamEvent};
 pub use server::{ModelServer, PullStream};
-pub use types::*;
 
 use crate::error::{Error, Result};
 
