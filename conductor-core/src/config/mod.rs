@@ -25,15 +25,16 @@
 //! ```
 
 mod conductor;
+mod layer;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::backend::{KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
-use crate::error::{ConfigError, FileLocation, ReadProblem, read_small_file};
+use crate::error::{ConfigError, ReadProblem, read_small_file};
 use crate::personality::PersonalityName;
 
 // Types this module reads and validates but does not own, re-exported so that their old
@@ -42,6 +43,7 @@ pub use crate::backend::ollama::{DEFAULT_HOST, OllamaHost, Secret, redact_addres
 pub use crate::duration::{HumanDuration, MAX_DURATION, format_duration, parse_duration};
 pub use crate::gpu::{GpuPolicy, MinFraction};
 pub use crate::personality::DEFAULT_PERSONALITY;
+pub use layer::{ConfigLayer, GpuLayer, OllamaLayer};
 
 /// The model used when nothing else says.
 pub const DEFAULT_MODEL: &str = "llama3.2:3b";
@@ -57,181 +59,6 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CONDUCTOR_PERSONALITY", "personality"),
     ("CONDUCTOR_GPU_POLICY", "gpu.policy"),
 ];
-
-/// `[ollama]`: how to reach the server.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OllamaLayer {
-    /// Server address, in any form `OLLAMA_HOST` accepts.
-    pub host: Option<OllamaHost>,
-    /// Bearer token for a server behind an authenticating proxy.
-    pub token: Option<Secret>,
-    /// A PEM file of a certificate authority to trust for `https://` (an internal proxy).
-    pub ca_cert: Option<PathBuf>,
-    /// Connection timeout.
-    pub connect_timeout: Option<HumanDuration>,
-    /// Time allowed for the first byte of an answer (covers loading the model).
-    pub load_timeout: Option<HumanDuration>,
-    /// Time allowed between two reads of a streaming answer.
-    pub idle_timeout: Option<HumanDuration>,
-    /// Retries when Ollama answers 429 or 503.
-    pub max_retries: Option<u32>,
-}
-
-/// `[gpu]`: the residency policy.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GpuLayer {
-    /// `enforce`, `warn`, `fix` or `off`.
-    pub policy: Option<GpuPolicy>,
-    /// The smallest GPU share accepted (default 1.0: fully resident).
-    pub min_fraction: Option<MinFraction>,
-}
-
-/// One source of configuration; every field optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigLayer {
-    /// The model, e.g. `llama3.2:3b`.
-    pub model: Option<String>,
-    /// The personality name.
-    pub personality: Option<PersonalityName>,
-    /// Extra system text appended after the personality.
-    pub system: Option<String>,
-    /// How long Ollama keeps the model loaded (`30m`, `-1` for ever).
-    pub keep_alive: Option<KeepAlive>,
-    /// Ask thinking models to think.
-    pub think: Option<bool>,
-    /// More directories of personality files (later ones override earlier ones).
-    pub personality_dirs: Option<Vec<PathBuf>>,
-    /// Runner and sampling options sent with every request.
-    #[serde(default)]
-    pub options: RunnerOptions,
-    /// How to reach Ollama.
-    #[serde(default)]
-    pub ollama: OllamaLayer,
-    /// The GPU-residency policy.
-    #[serde(default)]
-    pub gpu: GpuLayer,
-}
-
-impl ConfigLayer {
-    /// Parses a config file's text; errors name `path`, line and column.
-    ///
-    /// # Errors
-    /// [`ConfigError::Parse`] for bad TOML, unknown fields, wrong types and invalid values.
-    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let mut layer: Self = toml::from_str(text).map_err(|err| ConfigError::Parse {
-            location: FileLocation::of_toml_error(path, text, &err),
-            message: err.message().to_owned(),
-        })?;
-        if let (Some(ca), Some(base)) = (&mut layer.ollama.ca_cert, path.parent())
-            && ca.is_relative()
-        {
-            *ca = base.join(&*ca);
-        }
-        // Relative personality directories are relative to the file that names them.
-        if let (Some(dirs), Some(base)) = (&mut layer.personality_dirs, path.parent()) {
-            for dir in dirs.iter_mut() {
-                if dir.is_relative() {
-                    *dir = base.join(&*dir);
-                }
-            }
-        }
-        Ok(layer)
-    }
-
-    /// Reads the environment through `var` (so tests need not touch the process environment).
-    /// Empty variables count as unset, as in Ollama.
-    ///
-    /// # Errors
-    /// [`ConfigError::Invalid`] naming the variable.
-    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let invalid = |field, name: &str, value: String, reason: String| ConfigError::Invalid {
-            field,
-            value,
-            origin: format!("environment variable {name}"),
-            reason,
-        };
-        let mut layer = Self::default();
-        if let Some(value) = get("OLLAMA_HOST") {
-            layer.ollama.host = Some(OllamaHost::parse(&value).map_err(|reason| {
-                invalid("ollama.host", "OLLAMA_HOST", redact_address(&value), reason)
-            })?);
-        }
-        layer.ollama.token = get("CONDUCTOR_OLLAMA_TOKEN").map(Secret::new);
-        layer.model = get("CONDUCTOR_MODEL");
-        if let Some(value) = get("CONDUCTOR_PERSONALITY") {
-            layer.personality = Some(PersonalityName::new(&value).map_err(|err| {
-                invalid(
-                    "personality",
-                    "CONDUCTOR_PERSONALITY",
-                    value,
-                    err.to_string(),
-                )
-            })?);
-        }
-        if let Some(value) = get("CONDUCTOR_GPU_POLICY") {
-            layer.gpu.policy =
-                Some(value.parse().map_err(|reason| {
-                    invalid("gpu.policy", "CONDUCTOR_GPU_POLICY", value, reason)
-                })?);
-        }
-        Ok(layer)
-    }
-
-    /// Fills every unset field from `lower`; `self` wins.
-    #[must_use]
-    pub fn combine(self, lower: Self) -> Self {
-        Self {
-            model: self.model.or(lower.model),
-            personality: self.personality.or(lower.personality),
-            system: self.system.or(lower.system),
-            keep_alive: self.keep_alive.or(lower.keep_alive),
-            think: self.think.or(lower.think),
-            personality_dirs: self.personality_dirs.or(lower.personality_dirs),
-            options: self.options.or(lower.options),
-            ollama: OllamaLayer {
-                host: self.ollama.host.or(lower.ollama.host),
-                token: self.ollama.token.or(lower.ollama.token),
-                ca_cert: self.ollama.ca_cert.or(lower.ollama.ca_cert),
-                connect_timeout: self.ollama.connect_timeout.or(lower.ollama.connect_timeout),
-                load_timeout: self.ollama.load_timeout.or(lower.ollama.load_timeout),
-                idle_timeout: self.ollama.idle_timeout.or(lower.ollama.idle_timeout),
-                max_retries: self.ollama.max_retries.or(lower.ollama.max_retries),
-            },
-            gpu: GpuLayer {
-                policy: self.gpu.policy.or(lower.gpu.policy),
-                min_fraction: self.gpu.min_fraction.or(lower.gpu.min_fraction),
-            },
-        }
-    }
-
-    /// The built-in defaults as a layer.
-    #[must_use]
-    pub fn defaults() -> Self {
-        let timeouts = Timeouts::default();
-        Self {
-            model: Some(DEFAULT_MODEL.to_owned()),
-            personality: PersonalityName::new(DEFAULT_PERSONALITY).ok(),
-            ollama: OllamaLayer {
-                host: Some(OllamaHost::default()),
-                connect_timeout: Some(HumanDuration(timeouts.connect)),
-                load_timeout: Some(HumanDuration(timeouts.load)),
-                idle_timeout: Some(HumanDuration(timeouts.idle)),
-                max_retries: Some(RetryPolicy::default().max_retries),
-                token: None,
-                ca_cert: None,
-            },
-            gpu: GpuLayer {
-                policy: Some(GpuPolicy::default()),
-                min_fraction: Some(MinFraction::FULL),
-            },
-            ..Self::default()
-        }
-    }
-}
 
 /// Where a setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -546,154 +373,4 @@ impl Settings {
 #[allow(clippy::panic)] // the built-in defaults are valid, checked by a unit test
 fn unreachable_defaults() -> Settings {
     panic!("built-in defaults are valid")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn a_bad_address_in_the_environment_is_quoted_without_its_password() {
-        let err = ConfigLayer::from_env(&env(&[("OLLAMA_HOST", "http://me:hunter2@bad host")]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("OLLAMA_HOST") && !err.contains("hunter2"),
-            "{err}"
-        );
-    }
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn precedence_is_flags_then_env_then_file_then_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "model = \"from-file\"\npersonality = \"tutor\"\n[ollama]\nhost = \"file-host:1\"\n",
-        )
-        .unwrap();
-        let sources = ConfigSources {
-            config_file: Some(file.clone()),
-            flags: ConfigLayer {
-                model: Some("from-flag".into()),
-                ..ConfigLayer::default()
-            },
-            ignore_file: false,
-        };
-        let loaded = LoadedConfig::load_with(
-            sources,
-            &env(&[("CONDUCTOR_MODEL", "from-env"), ("OLLAMA_HOST", "env-host")]),
-            None,
-        )
-        .unwrap();
-        let s = &loaded.settings;
-        assert_eq!(s.model, "from-flag");
-        assert_eq!(s.host.to_string(), "http://env-host:11434");
-        assert_eq!(s.personality.as_str(), "tutor");
-        assert_eq!(s.gpu_policy, GpuPolicy::Enforce);
-        let lines = loaded.explain();
-        let origin = |key: &str| {
-            lines
-                .iter()
-                .find(|l| l.key == key)
-                .map(|l| l.origin.clone())
-        };
-        assert_eq!(origin("model"), Some(Origin::Flag));
-        assert_eq!(origin("ollama.host"), Some(Origin::Env));
-        assert_eq!(origin("personality"), Some(Origin::File(file)));
-        assert_eq!(origin("gpu.policy"), Some(Origin::Default));
-    }
-
-    #[test]
-    fn defaults_without_any_source() {
-        let loaded = LoadedConfig::load_with(ConfigSources::default(), &env(&[]), None).unwrap();
-        assert_eq!(loaded.settings.model, DEFAULT_MODEL);
-        assert_eq!(loaded.settings.personality.as_str(), DEFAULT_PERSONALITY);
-        assert_eq!(loaded.settings.host.to_string(), "http://127.0.0.1:11434");
-        assert_eq!(Settings::defaults().model, DEFAULT_MODEL);
-    }
-
-    #[test]
-    fn file_errors_name_file_line_and_column() {
-        let path = Path::new("/etc/conductor.toml");
-        let err =
-            ConfigLayer::from_toml(path, "model = \"x\"\n[gpu]\npolicy = \"maybe\"\n").unwrap_err();
-        let text = err.to_string();
-        assert!(text.starts_with("/etc/conductor.toml:3:10: "), "{text}");
-        assert!(text.contains("enforce"), "{text}");
-
-        let err = ConfigLayer::from_toml(path, "modle = \"x\"\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("/etc/conductor.toml:1:1: unknown field `modle`"),
-            "{err}"
-        );
-
-        let err = ConfigLayer::from_toml(path, "[options]\nnum_ctx = \"big\"\n").unwrap_err();
-        assert!(
-            err.to_string().starts_with("/etc/conductor.toml:2:11: "),
-            "{err}"
-        );
-
-        let err = ConfigLayer::from_toml(path, "[ollama]\nhost = \"ftp://x\"\n").unwrap_err();
-        assert!(err.to_string().contains("unsupported scheme"), "{err}");
-
-        let err = ConfigLayer::from_toml(path, "[gpu]\nmin_fraction = 1.5\n").unwrap_err();
-        assert!(err.to_string().contains("between 0.0 and 1.0"), "{err}");
-
-        let err = ConfigLayer::from_toml(path, "personality = \"../etc/passwd\"\n").unwrap_err();
-        assert!(
-            err.to_string().contains("invalid personality name"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn env_errors_name_the_variable() {
-        let err = ConfigLayer::from_env(&env(&[("OLLAMA_HOST", "x:notaport")])).unwrap_err();
-        assert!(
-            err.to_string().contains("environment variable OLLAMA_HOST"),
-            "{err}"
-        );
-        let err =
-            ConfigLayer::from_env(&env(&[("CONDUCTOR_GPU_POLICY", "sometimes")])).unwrap_err();
-        assert!(err.to_string().contains("CONDUCTOR_GPU_POLICY"), "{err}");
-    }
-
-    #[test]
-    fn an_explicit_config_file_must_exist() {
-        let sources = ConfigSources {
-            config_file: Some(PathBuf::from("/nonexistent/conductor.toml")),
-            ..ConfigSources::default()
-        };
-        let err = LoadedConfig::load_with(sources, &env(&[]), None).unwrap_err();
-        assert!(matches!(err, ConfigError::Read { .. }));
-    }
-
-    #[test]
-    fn token_never_shows() {
-        let loaded = LoadedConfig::load_with(
-            ConfigSources::default(),
-            &env(&[("CONDUCTOR_OLLAMA_TOKEN", "sk-very-secret")]),
-            None,
-        )
-        .unwrap();
-        let debug = format!("{:?}", loaded);
-        assert!(!debug.contains("sk-very-secret"));
-        let explained = format!("{:?}", loaded.explain());
-        assert!(!explained.contains("sk-very-secret"));
-        assert_eq!(
-            loaded.settings.token.as_ref().map(Secret::expose),
-            Some("sk-very-secret")
-        );
-    }
 }
