@@ -32,14 +32,19 @@
 //!
 //! # Layout
 //!
-//! - [`backend`]: the [`Backend`] trait (one streaming chat primitive, model management,
-//!   residency) and [`OllamaBackend`], with our own line-buffered NDJSON decoding.
+//! - [`backend`]: the [`Backend`] trait (one required method: the streaming chat primitive,
+//!   yielding [`StreamEvent`]s), the optional [`ModelServer`] capability (models, residency,
+//!   pulls), and [`OllamaBackend`], which has both, with our own line-buffered NDJSON decoding.
+//!   `examples/custom_backend.rs` implements a backend in a few dozen lines.
 //! - [`personality`]: personalities as strict TOML files; [`compose`]: the pure function that
 //!   turns one into the system message.
 //! - [`gpu`]: the GPU-residency guard: `/api/ps` and NVML, the policy, the diagnosis.
-//! - [`config`]: defaults, file, environment and flags merged into [`Settings`].
-//! - [`Conductor`] and [`Chat`]: the facade an application holds.
-//! - [`error`]: typed errors with hints; [`text`]: server text made safe for a terminal.
+//! - [`Conductor`] and [`Chat`]: the facade an application holds; [`ChatEvent`]: the
+//!   conversation layer's events (the backend's, plus the guard's notices).
+//! - [`config`]: defaults, file, environment and flags merged into [`Settings`]; it imports
+//!   every other module and none imports it.
+//! - [`error`]: typed errors with hints; [`duration`]: durations for people; [`text`]: server
+//!   text made safe for a terminal.
 //!
 //! The library never prints and knows nothing of terminals: it returns values and emits
 //! `tracing` events (the prompt text only at `trace` level).

@@ -47,7 +47,7 @@ impl Chat {
     /// Sends a user message and waits for the whole answer.
     ///
     /// # Errors
-    /// As [`Chat::send`]; a failure mid-answer is [`Error::Incomplete`] with the partial text
+    /// As [`Chat::send`]; a failure mid-answer is [`Error::Incomplete`](crate::Error::Incomplete) with the partial text
     /// (which is also kept in the history).
     pub async fn send_collect(&mut self, text: &str) -> Result<Answer> {
         collect_answer(self.send(text).await?).await
@@ -68,7 +68,7 @@ impl Chat {
     /// starts, to show the diagnosis before the first question. `None` without a guard.
     ///
     /// # Errors
-    /// [`Error::NotResident`] under `enforce`; backend errors.
+    /// [`Error::NotResident`](crate::Error::NotResident) under `enforce`; backend errors.
     pub async fn admit(&self) -> Result<Option<crate::gpu::Admission>> {
         let Some(guard) = self.conductor.guard() else {
             return Ok(None);

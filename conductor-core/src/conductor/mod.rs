@@ -158,7 +158,7 @@ impl Conductor {
     /// Asks one question and waits for the whole answer.
     ///
     /// # Errors
-    /// As [`Conductor::ask`]; a failure mid-answer is [`Error::Incomplete`] with the partial text.
+    /// As [`Conductor::ask`]; a failure mid-answer is [`Error::Incomplete`](crate::Error::Incomplete) with the partial text.
     pub async fn ask_collect(&self, prompt: &str) -> Result<Answer> {
         collect_answer(self.ask(prompt).await?).await
     }

@@ -9,7 +9,7 @@ use super::{AnswerStream, ChatEvent};
 use crate::backend::Message;
 use crate::error::{Error, Result};
 
-/// One answer of a [`Chat`], streaming. Records the answer in the history when it ends, and
+/// One answer of a [`Chat`](super::Chat), streaming. Records the answer in the history when it ends, and
 /// the partial answer (marked incomplete) if it fails or is dropped early.
 #[must_use = "a turn does nothing unless polled"]
 pub struct Turn<'a> {

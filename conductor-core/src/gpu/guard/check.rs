@@ -18,7 +18,7 @@ use crate::gpu::probe::DeviceView;
 const PRELOAD_FOR_UNLOAD: Duration = Duration::from_secs(30);
 
 impl ResidencyGuard {
-    /// Looks at `/api/ps` again after a slow first byte (see [`RECHECK_AFTER`]): the runner that
+    /// Looks at `/api/ps` again after a slow first byte (see [`RECHECK_AFTER`](super::RECHECK_AFTER)): the runner that
     /// answered is loaded by then, so this describes the very load that produced the answer.
     /// `None` when the model still meets the policy; else the diagnosis (and the cached verdict
     /// is forgotten). `sent` are the options the request carried.
