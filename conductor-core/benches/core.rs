@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use conductor_core::backend::decode_chat_stream;
-use conductor_core::{ChatEvent, PersonalityCatalog, compose};
+use conductor_core::{PersonalityCatalog, StreamEvent, compose};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 
@@ -89,7 +89,7 @@ fn decoder(c: &mut Criterion) {
                     let mut stream = decode_chat_stream(input, Duration::from_secs(60));
                     let mut tokens = 0usize;
                     while let Some(event) = stream.next().await {
-                        if let Ok(ChatEvent::Content(_)) = event {
+                        if let Ok(StreamEvent::Content(_)) = event {
                             tokens += 1;
                         }
                     }
@@ -132,7 +132,11 @@ fn residency(c: &mut Criterion) {
     let mut group = c.benchmark_group("residency");
     // Baseline: one HTTP round trip to the same local server.
     group.bench_function("baseline_version_round_trip", |b| {
-        b.iter(|| runtime.block_on(backend.version()).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(backend.server().unwrap().version())
+                .unwrap()
+        });
     });
     group.bench_function("check_load_and_ps", |b| {
         b.iter(|| {

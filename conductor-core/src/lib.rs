@@ -32,14 +32,19 @@
 //!
 //! # Layout
 //!
-//! - [`backend`]: the [`Backend`] trait (one streaming chat primitive, model management,
-//!   residency) and [`OllamaBackend`], with our own line-buffered NDJSON decoding.
+//! - [`backend`]: the [`Backend`] trait (one required method: the streaming chat primitive,
+//!   yielding [`StreamEvent`]s), the optional [`ModelServer`] capability (models, residency,
+//!   pulls), and [`OllamaBackend`], which has both, with our own line-buffered NDJSON decoding.
+//!   `examples/custom_backend.rs` implements a backend in a few dozen lines.
 //! - [`personality`]: personalities as strict TOML files; [`compose`]: the pure function that
 //!   turns one into the system message.
 //! - [`gpu`]: the GPU-residency guard: `/api/ps` and NVML, the policy, the diagnosis.
-//! - [`config`]: defaults, file, environment and flags merged into [`Settings`].
-//! - [`Conductor`] and [`Chat`]: the facade an application holds.
-//! - [`error`]: typed errors with hints; [`text`]: server text made safe for a terminal.
+//! - [`Conductor`] and [`Chat`]: the facade an application holds; [`ChatEvent`]: the
+//!   conversation layer's events (the backend's, plus the guard's notices).
+//! - [`config`]: defaults, file, environment and flags merged into [`Settings`]; it imports
+//!   every other module and none imports it.
+//! - [`error`]: typed errors with hints; [`duration`]: durations for people; [`text`]: server
+//!   text made safe for a terminal.
 //!
 //! The library never prints and knows nothing of terminals: it returns values and emits
 //! `tracing` events (the prompt text only at `trace` level).
@@ -48,6 +53,7 @@ pub mod backend;
 pub mod compose;
 mod conductor;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod gpu;
 pub mod ndjson;
@@ -55,14 +61,16 @@ pub mod personality;
 pub mod text;
 
 pub use backend::{
-    Answer, Backend, ChatEvent, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
-    KeepAlive, Message, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, TokenTiming,
-    collect_answer,
+    Answer, Backend, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats, KeepAlive,
+    Message, ModelServer, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, StreamEvent,
+    TokenTiming, collect_answer,
 };
+pub use backend::{OllamaHost, Secret};
 pub use compose::compose;
-pub use conductor::{Chat, Conductor, RequestDefaults, Turn};
-pub use config::{GpuPolicy, LoadedConfig, OllamaHost, Settings};
+pub use conductor::{AnswerStream, Chat, ChatEvent, Conductor, RequestDefaults, Turn};
+pub use config::{LoadedConfig, Settings};
 pub use error::{Error, Result};
+pub use gpu::GpuPolicy;
 pub use personality::{Personality, PersonalityCatalog, PersonalityName};
 
 /// The README's code examples, compiled as doctests so they cannot rot.

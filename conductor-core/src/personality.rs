@@ -46,6 +46,9 @@ fn read_file(path: &Path) -> Result<String, PersonalityError> {
     })
 }
 
+/// The personality used when nothing else says.
+pub const DEFAULT_PERSONALITY: &str = "yollayah";
+
 /// Longest accepted personality name.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -79,7 +82,7 @@ impl PersonalityName {
     /// The default personality, `yollayah`.
     #[must_use]
     pub fn default_name() -> Self {
-        Self(crate::config::DEFAULT_PERSONALITY.to_owned())
+        Self(DEFAULT_PERSONALITY.to_owned())
     }
 
     /// The name.

@@ -62,13 +62,17 @@ impl ResidencyPoller {
             nonce: 0,
         });
         let task = tokio::spawn(async move {
+            // A backend without the model-server capability reports no residency: no badge.
+            let Some(server) = backend.model_server() else {
+                return;
+            };
             let mut last_nonce = u64::MAX;
             loop {
                 let target = rx.borrow_and_update().clone();
                 let asked = target.nonce != last_nonce;
                 last_nonce = target.nonce;
                 if target.idle || asked {
-                    let state = match backend.running_models().await {
+                    let state = match server.running_models().await {
                         Ok(models) => models
                             .into_iter()
                             .find(|m| m.is_model(&target.model))

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use conductor_core::backend::{LoadRequest, decode_chat_stream};
 use conductor_core::{
-    Backend, ChatEvent, Conductor, DoneReason, Error, KeepAlive, OllamaBackend, Processor,
-    RunnerOptions, Settings, collect_answer, compose,
+    Backend, ChatEvent, Conductor, DoneReason, Error, KeepAlive, ModelServer, OllamaBackend,
+    Processor, RunnerOptions, Settings, collect_answer, compose,
 };
 use conductor_tests::{Chunking, Fault, ModelFixture, Reply, Residency, StandIn};
 use futures::StreamExt;
@@ -239,7 +239,13 @@ async fn unknown_model_is_model_not_found() {
         err.hint().unwrap(),
         "download it with `ollama pull does-not-exist`"
     );
-    let err = conductor.backend().show_model("nope").await.unwrap_err();
+    let err = conductor
+        .backend()
+        .server()
+        .unwrap()
+        .show_model("nope")
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::ModelNotFound { model } if model == "nope"),
         "{err:?}"
@@ -508,10 +514,17 @@ async fn extra_models_can_be_scripted() {
             .build()
             .unwrap(),
     );
-    assert!(backend.show_model("qwen3:8b").await.is_ok());
+    assert!(
+        backend
+            .server()
+            .unwrap()
+            .show_model("qwen3:8b")
+            .await
+            .is_ok()
+    );
     ollama.remove_model("qwen3:8b");
     assert!(matches!(
-        backend.show_model("qwen3:8b").await,
+        backend.server().unwrap().show_model("qwen3:8b").await,
         Err(Error::ModelNotFound { .. })
     ));
 }
@@ -535,7 +548,10 @@ async fn real_ollama_when_available() {
     settings.options.num_predict = Some(16);
     let conductor = Conductor::from_settings(&settings).unwrap();
     let backend = conductor.backend();
-    println!("Ollama {}", backend.version().await.unwrap());
+    println!(
+        "Ollama {}",
+        backend.server().unwrap().version().await.unwrap()
+    );
     let mut chat = conductor.chat();
     let first = chat.send_collect("Say hello in five words.").await.unwrap();
     let second = chat.send_collect("Again, differently.").await.unwrap();
@@ -615,43 +631,9 @@ impl Backend for EndsEarly {
         &self,
         _: conductor_core::ChatRequest,
     ) -> conductor_core::Result<conductor_core::ChatStream> {
-        Ok(Box::pin(futures::stream::iter([Ok(ChatEvent::Content(
-            "half".into(),
-        ))])))
-    }
-    async fn list_models(
-        &self,
-    ) -> conductor_core::Result<Vec<conductor_core::backend::LocalModel>> {
-        Ok(Vec::new())
-    }
-    async fn running_models(&self) -> conductor_core::Result<Vec<conductor_core::RunningModel>> {
-        Ok(Vec::new())
-    }
-    async fn show_model(
-        &self,
-        model: &str,
-    ) -> conductor_core::Result<conductor_core::backend::ModelDetails> {
-        Err(Error::ModelNotFound {
-            model: model.into(),
-        })
-    }
-    async fn load_model(
-        &self,
-        _: LoadRequest,
-    ) -> conductor_core::Result<conductor_core::backend::LoadReport> {
-        Err(Error::Truncated)
-    }
-    async fn unload_model(&self, _: &str) -> conductor_core::Result<()> {
-        Ok(())
-    }
-    async fn version(&self) -> conductor_core::Result<conductor_core::backend::ServerVersion> {
-        Ok(conductor_core::backend::ServerVersion("fake".into()))
-    }
-    async fn pull_model(
-        &self,
-        _: &str,
-    ) -> conductor_core::Result<conductor_core::backend::PullStream> {
-        Err(Error::Truncated)
+        Ok(Box::pin(futures::stream::iter([Ok(
+            conductor_core::StreamEvent::Content("half".into()),
+        )])))
     }
     fn endpoint(&self) -> String {
         "fake".into()
@@ -737,7 +719,13 @@ async fn a_missing_model_is_known_by_its_status_in_every_wording() {
             json: false,
         },
     );
-    let err = conductor.backend().running_models().await.unwrap_err();
+    let err = conductor
+        .backend()
+        .server()
+        .unwrap()
+        .running_models()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Http { status: 404, .. }), "{err:?}");
 }
 

@@ -773,6 +773,8 @@ fn guarded(
 /// Another client (`ollama run`, an earlier conductor) loads `model` with this context.
 async fn loaded_elsewhere(ollama: &StandIn, model: &str, num_ctx: u32) {
     backend(ollama)
+        .server()
+        .unwrap()
         .load_model(conductor_core::backend::LoadRequest {
             model: model.to_owned(),
             options: RunnerOptions {

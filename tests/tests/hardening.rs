@@ -20,8 +20,8 @@ use conductor_core::error::{
     ConfigError, Credentials, FileRefusal, PersonalityError, TimeoutPhase,
 };
 use conductor_core::{
-    Backend, Conductor, Error, OllamaBackend, OllamaHost, PersonalityCatalog, Settings,
-    collect_answer,
+    Backend, Conductor, Error, ModelServer, OllamaBackend, OllamaHost, PersonalityCatalog,
+    Settings, collect_answer,
 };
 use conductor_tests::{Fault, Reply, StandIn};
 

@@ -72,6 +72,8 @@ fn conductor(url: &str, model: &str, policy: GpuPolicy, options: RunnerOptions) 
 
 async fn loaded_context(backend: &Arc<dyn Backend>, model: &str) -> Option<u64> {
     backend
+        .server()
+        .unwrap()
         .running_models()
         .await
         .unwrap()
@@ -95,8 +97,15 @@ async fn real_reload_rules_and_context_adoption() {
     let Some(url) = real() else { return };
     let _one_at_a_time = SERVER.lock().await;
     let backend = backend(&url);
-    backend.unload_model("tiny").await.unwrap();
     backend
+        .server()
+        .unwrap()
+        .unload_model("tiny")
+        .await
+        .unwrap();
+    backend
+        .server()
+        .unwrap()
         .load_model(LoadRequest {
             model: "tiny".into(),
             options: ctx(3072),
@@ -195,8 +204,15 @@ async fn real_missing_model_wordings() {
         .await
         .err()
         .unwrap();
-    let show = backend.show_model(ghost).await.unwrap_err();
+    let show = backend
+        .server()
+        .unwrap()
+        .show_model(ghost)
+        .await
+        .unwrap_err();
     let load = backend
+        .server()
+        .unwrap()
         .load_model(LoadRequest {
             model: ghost.into(),
             options: RunnerOptions::default(),
@@ -225,10 +241,18 @@ async fn real_per_request_overhead_is_what_a_preload_would_add() {
         options: options.clone(),
         keep_alive: None,
     };
-    backend.load_model(load()).await.unwrap();
+    backend.server().unwrap().load_model(load()).await.unwrap();
     let mut times = Vec::new();
     for _ in 0..5 {
-        times.push(backend.load_model(load()).await.unwrap().elapsed);
+        times.push(
+            backend
+                .server()
+                .unwrap()
+                .load_model(load())
+                .await
+                .unwrap()
+                .elapsed,
+        );
     }
     times.sort();
     let median = times[times.len() / 2];
@@ -243,9 +267,21 @@ async fn real_models_sharing_weights_share_a_runner() {
     let Some(url) = real() else { return };
     let _one_at_a_time = SERVER.lock().await;
     let backend = backend(&url);
-    backend.unload_model("tiny").await.unwrap();
-    backend.unload_model("tiny-det").await.unwrap();
     backend
+        .server()
+        .unwrap()
+        .unload_model("tiny")
+        .await
+        .unwrap();
+    backend
+        .server()
+        .unwrap()
+        .unload_model("tiny-det")
+        .await
+        .unwrap();
+    backend
+        .server()
+        .unwrap()
         .load_model(LoadRequest {
             model: "tiny".into(),
             options: RunnerOptions::default(),

@@ -202,12 +202,11 @@ async fn ask(
         outcome.warnings.push(note);
     }
     if outcome.completion.is_some() && (args.json || args.verbose) {
-        outcome.residency = conductor
-            .backend()
-            .running_models()
-            .await
-            .ok()
-            .and_then(|running| running.into_iter().find(|m| m.is_model(&model)));
+        outcome.residency = match conductor.backend().model_server() {
+            Some(server) => server.running_models().await.ok(),
+            None => None,
+        }
+        .and_then(|running| running.into_iter().find(|m| m.is_model(&model)));
     }
     if !args.json && args.verbose {
         output::errln!(

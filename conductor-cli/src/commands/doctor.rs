@@ -126,9 +126,16 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         }
     };
     let backend = Arc::clone(conductor.backend());
+    let server = match backend.server() {
+        Ok(server) => server,
+        Err(err) => {
+            report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
+            return finish(report);
+        }
+    };
 
     // Ollama.
-    match backend.version().await {
+    match server.version().await {
         Ok(version) => report.ok(
             "Ollama",
             &format!("version {version} at {}", backend.endpoint()),
@@ -142,7 +149,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
 
     // The model.
     let model = &settings.model;
-    match backend.list_models().await {
+    match server.list_models().await {
         Ok(models)
             if models
                 .iter()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use conductor_core::gpu::{DeviceView, GpuProbe, ResidencyGuard, ResidencyReport, share_line};
 use conductor_core::{
-    ChatEvent, ChatRequest, Conductor, GpuPolicy, Message, RunningModel, TokenTiming,
+    ChatRequest, Conductor, GpuPolicy, Message, RunningModel, StreamEvent, TokenTiming,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -128,8 +128,8 @@ async fn generate_sampling(
         let mut generation = Generation::default();
         while let Some(event) = stream.next().await {
             match event? {
-                ChatEvent::Content(_) => timing.token(),
-                ChatEvent::Done(done) => generation.server_rate = done.stats.tokens_per_second(),
+                StreamEvent::Content(_) => timing.token(),
+                StreamEvent::Done(done) => generation.server_rate = done.stats.tokens_per_second(),
                 _ => {}
             }
         }
@@ -330,7 +330,10 @@ async fn status(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     // The device view needs no Ollama: show it even when the server is down.
-    let running = conductor.backend().running_models().await;
+    let running = match conductor.backend().server() {
+        Ok(server) => server.running_models().await,
+        Err(err) => Err(err),
+    };
     let probe = Arc::clone(guard.probe());
     let view = tokio::task::spawn_blocking(move || probe.snapshot())
         .await

@@ -14,7 +14,7 @@ use crate::output::{bytes, table};
 pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
-    let backend = conductor.backend();
+    let backend = conductor.backend().server()?;
     let (models, running) = tokio::try_join!(backend.list_models(), backend.running_models())?;
     let rows: Vec<Vec<String>> = models
         .iter()

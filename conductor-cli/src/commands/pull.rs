@@ -39,7 +39,7 @@ pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
     let mut interrupt = std::pin::pin!(crate::exit::stop_signal());
     let mut stream = tokio::select! {
         signal = &mut interrupt => return Err(Failure::Interrupted(signal)),
-        stream = conductor.backend().pull_model(name) => stream?,
+        stream = conductor.backend().server()?.pull_model(name) => stream?,
     };
     let mut last_status = String::new();
     loop {

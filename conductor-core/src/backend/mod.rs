@@ -1,10 +1,15 @@
-//! The model server seen from conductor: the [`Backend`] trait and the types it speaks.
+//! The model server seen from conductor: the [`Backend`] trait (one streaming chat method),
+//! the optional [`ModelServer`] capability, and the types they speak.
 //!
 //! None of these types come from an HTTP client or from ollama-rs: a backend can be swapped
-//! (the Ollama one, a scripted fake in tests) without touching personalities or frontends.
+//! (the Ollama one, a scripted fake in tests, one of your own) without touching personalities
+//! or frontends.
 
-mod ollama;
-mod types;
+mod models;
+pub(crate) mod ollama;
+mod request;
+mod response;
+mod server;
 
 use std::fmt;
 use std::pin::Pin;
@@ -12,23 +17,32 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
-pub use ollama::{OllamaBackend, OllamaBackendBuilder, RetryPolicy, Timeouts, decode_chat_stream};
-pub use types::*;
+pub use models::{
+    LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, Processor, PullProgress,
+    RunningModel, ServerVersion, same_model,
+};
+pub use ollama::{
+    OllamaBackend, OllamaBackendBuilder, OllamaHost, RetryPolicy, Secret, Timeouts,
+    decode_chat_stream,
+};
+pub use request::{ChatRequest, KeepAlive, Message, Role, RunnerOptions};
+pub use response::{Completion, DoneReason, GenerationStats, StreamEvent};
+pub use server::{ModelServer, PullStream};
 
 use crate::error::{Error, Result};
 
-/// A stream of chat events: content and thinking deltas, then one [`ChatEvent::Done`].
+/// A backend's stream of chat events: content and thinking deltas, then one
+/// [`StreamEvent::Done`].
 ///
 /// Dropping the stream aborts the request (the HTTP connection is closed).
-pub type ChatStream = Pin<Box<dyn Stream<Item = Result<ChatEvent>> + Send>>;
+pub type ChatStream = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>;
 
-/// A stream of pull progress events, ending after `success`.
-pub type PullStream = Pin<Box<dyn Stream<Item = Result<PullProgress>> + Send>>;
-
-/// A model server that conductor can talk to.
+/// A chat backend: what conductor needs to talk to a model.
 ///
-/// Object-safe: hold it as `Arc<dyn Backend>`. One streaming call is the primitive; the
-/// non-streaming answer is that stream collected ([`collect_answer`]).
+/// One method is required, [`Backend::chat`], the streaming primitive; the non-streaming answer
+/// is that stream collected ([`collect_answer`]). The rest is optional: metadata with defaults,
+/// and [`Backend::model_server`] for a backend that also manages its models (Ollama does).
+/// Object-safe: hold it as `Arc<dyn Backend>`.
 #[async_trait]
 pub trait Backend: Send + Sync + fmt::Debug {
     /// Starts a chat completion and returns its stream of events.
@@ -37,36 +51,34 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// errors after that arrive as items of the stream.
     async fn chat(&self, request: ChatRequest) -> Result<ChatStream>;
 
-    /// The models present on the server (`/api/tags`).
-    async fn list_models(&self) -> Result<Vec<LocalModel>>;
-
-    /// The models loaded in memory with their residency (`/api/ps`).
-    async fn running_models(&self) -> Result<Vec<RunningModel>>;
-
-    /// A model's Modelfile parameters and architecture facts (`/api/show`).
-    async fn show_model(&self, model: &str) -> Result<ModelDetails>;
-
-    /// Loads a model into memory with the given runner options, without generating.
-    ///
-    /// Send the same options the real requests will send: Ollama reloads a model whose runner
-    /// options differ from the loaded ones.
-    async fn load_model(&self, request: LoadRequest) -> Result<LoadReport>;
-
-    /// Unloads a model from memory (`keep_alive: 0`).
-    async fn unload_model(&self, model: &str) -> Result<()>;
-
-    /// The server's version; doubles as a health check.
-    async fn version(&self) -> Result<ServerVersion>;
-
-    /// Downloads a model through the server (`/api/pull`), streaming its progress.
-    /// Dropping the stream stops the download.
-    async fn pull_model(&self, model: &str) -> Result<PullStream>;
-
     /// Where this backend sends requests, for messages and logs (never contains credentials).
-    fn endpoint(&self) -> String;
+    fn endpoint(&self) -> String {
+        "custom".into()
+    }
 
     /// True when the server runs on this machine, so local GPU probes describe it.
-    fn is_local(&self) -> bool;
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    /// The model-server capability (list, load, residency, pull), when this backend has it.
+    fn model_server(&self) -> Option<&dyn ModelServer> {
+        None
+    }
+}
+
+impl dyn Backend {
+    /// The model-server capability, or [`Error::Unsupported`] naming this backend: for the
+    /// commands that cannot do without it.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when the backend has no model server.
+    pub fn server(&self) -> Result<&dyn ModelServer> {
+        self.model_server().ok_or_else(|| Error::Unsupported {
+            capability: "model management",
+            endpoint: self.endpoint(),
+        })
+    }
 }
 
 /// A complete answer: the stream collected.
@@ -80,24 +92,26 @@ pub struct Answer {
     pub completion: Option<Completion>,
 }
 
-/// Collects a chat stream into an [`Answer`].
+/// Collects a chat stream into an [`Answer`]: a backend's [`ChatStream`], or any stream whose
+/// events carry [`StreamEvent`]s (the conversation layer's, whose notices carry none).
 ///
 /// When the stream fails midway, the error is [`Error::Incomplete`] and carries what had
 /// arrived, so nothing the assistant wrote is lost.
 ///
 /// # Errors
 /// The first error of the stream, wrapped in [`Error::Incomplete`] when some text had arrived.
-pub async fn collect_answer<S>(mut stream: S) -> Result<Answer>
+pub async fn collect_answer<S, E>(mut stream: S) -> Result<Answer>
 where
-    S: Stream<Item = Result<ChatEvent>> + Unpin,
+    S: Stream<Item = Result<E>> + Unpin,
+    E: Into<Option<StreamEvent>>,
 {
     let mut answer = Answer::default();
     while let Some(event) = stream.next().await {
-        match event {
-            Ok(ChatEvent::Content(text)) => answer.content.push_str(&text),
-            Ok(ChatEvent::Thinking(text)) => answer.thinking.push_str(&text),
-            Ok(ChatEvent::Done(completion)) => answer.completion = Some(completion),
-            Ok(ChatEvent::Warning(_) | ChatEvent::Fixed(_)) => {}
+        match event.map(Into::into) {
+            Ok(Some(StreamEvent::Content(text))) => answer.content.push_str(&text),
+            Ok(Some(StreamEvent::Thinking(text))) => answer.thinking.push_str(&text),
+            Ok(Some(StreamEvent::Done(completion))) => answer.completion = Some(completion),
+            Ok(None) => {}
             Err(err) => return Err(incomplete(answer.content, err)),
         }
     }

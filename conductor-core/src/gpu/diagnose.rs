@@ -107,6 +107,9 @@ pub enum Cause {
     },
     /// None of the known causes fits the evidence.
     Unknown,
+    /// The backend does not report where its models live (it has no model server), so the
+    /// policy could not be applied: the request was admitted unchecked.
+    NotReported,
 }
 
 /// A diagnosis: where the model is, why it is not (fully) on the GPU, and what to do.
@@ -135,6 +138,11 @@ impl Diagnosis {
     #[must_use]
     pub fn summary(&self) -> String {
         let model = &self.model;
+        if self.cause == Cause::NotReported {
+            return format!(
+                "GPU residency of model '{model}' is not reported by this backend: it runs unchecked"
+            );
+        }
         let placed = self
             .processor()
             .map_or_else(|| "not loaded".to_owned(), |p| p.to_string());
@@ -184,6 +192,7 @@ impl Diagnosis {
                 num_ctx.map_or_else(String::new, |c| format!(" with a context of {c} tokens"))
             ),
             Cause::Unknown => "the cause is not clear from Ollama's and NVML's reports".to_owned(),
+            Cause::NotReported => "this backend does not report it".to_owned(),
         };
         format!("model '{model}' is not fully on the GPU ({placed}): {why}")
     }
@@ -227,6 +236,7 @@ impl Diagnosis {
                 fix
             }
             Cause::Unknown => "look for the `offload` and `model weights` lines in Ollama's server log".into(),
+            Cause::NotReported => "nothing to fix here: to have residency checked, use a backend that reports it (Ollama does)".into(),
         }
     }
 

@@ -13,9 +13,9 @@
 mod diagnose;
 mod fixes;
 mod guard;
+mod policy;
 mod probe;
 
-pub use crate::config::{GpuPolicy, MinFraction};
 pub use diagnose::{
     Cause, Diagnosis, Evidence, LoadEstimate, SettingSource, VRAM_MARGIN, diagnose,
     diagnose_failed_load, gb, gib, kv_bytes_per_token, share_line, suggested_context,
@@ -24,6 +24,7 @@ pub use fixes::{FIXES_FILE, FixStore, RememberedFix};
 pub use guard::{
     Admission, AdmissionBasis, FixReport, RECHECK_AFTER, ResidencyGuard, ResidencyReport,
 };
+pub use policy::{GpuPolicy, MinFraction};
 pub use probe::{
     DeviceView, GpuDevice, GpuProbe, GpuProcess, NvmlProbe, RemoteProbe, ScriptedProbe,
 };

@@ -2,12 +2,22 @@
 //!
 //! Every error carries the context a person needs (the host, the model, the file and line) and,
 //! through [`Error::hint`], what to do about it. Frontends render an error once, at the edge.
+//!
+//! The one import of another module, [`Diagnosis`], is the payload of [`Error::NotResident`]. The
+//! guard in [`gpu`](crate::gpu) returns these errors, so the two modules name each other, but
+//! not in a circle of files: `gpu::diagnose`, where `Diagnosis` lives, imports nothing of this
+//! module.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::duration::humanize;
 use crate::gpu::Diagnosis;
+
+mod file;
+
+pub use file::{ConfigError, FileLocation, FileRefusal, PersonalityError};
+pub(crate) use file::{ReadProblem, read_small_file};
 
 /// The result type of conductor-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -134,6 +144,16 @@ pub enum Error {
     /// A request could not be built (e.g. an unusable header value).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+
+    /// The backend lacks a capability the operation needs (e.g. a chat-only backend asked to
+    /// list its models).
+    #[error("the backend at {endpoint} does not offer {capability}")]
+    Unsupported {
+        /// What was needed, e.g. "model management".
+        capability: &'static str,
+        /// The backend's endpoint, as it names itself.
+        endpoint: String,
+    },
 }
 
 impl Error {
@@ -235,6 +255,9 @@ impl Error {
             ),
             Self::Config(_) => Some("fix the configuration value named above".to_owned()),
             Self::Personality(err) => err.hint(),
+            Self::Unsupported { .. } => {
+                Some("this needs a backend that manages its models, such as Ollama".to_owned())
+            }
             Self::Http { .. } | Self::Protocol { .. } | Self::InvalidRequest(_) => None,
         }
     }
@@ -373,246 +396,6 @@ fn unauthorized_message(host: &str, credentials: Credentials, message: &str) -> 
 /// that does not speak TLS; [`Error::hint`] proposes `http://` for it.
 pub(crate) const NOT_TLS_REASON: &str = "TLS handshake failed: the server did not answer in TLS";
 
-/// A position in a file that failed to parse: `path:line:column: message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileLocation {
-    /// The file (or a label such as `builtin:yollayah.toml`).
-    pub path: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-}
-
-impl fmt::Display for FileLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
-    }
-}
-
-impl FileLocation {
-    /// The location of byte `offset` in `text`, read from `path`.
-    #[must_use]
-    pub fn at_offset(path: impl Into<PathBuf>, text: &str, offset: usize) -> Self {
-        let offset = offset.min(text.len());
-        let before = text.get(..offset).unwrap_or(text);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-        Self {
-            path: path.into(),
-            line,
-            column,
-        }
-    }
-
-    /// The location of a TOML parse error, from its span (start of file when it has none).
-    #[must_use]
-    pub fn of_toml_error(path: impl Into<PathBuf>, text: &str, err: &toml::de::Error) -> Self {
-        let offset = err.span().map_or(0, |span| span.start);
-        Self::at_offset(path, text, offset)
-    }
-}
-
-/// Errors of configuration loading and validation.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The config file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The config file is not one conductor will read: not a regular file, or too large.
-    #[error("will not read config file {}: {reason}", path.display())]
-    Refused {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: FileRefusal,
-    },
-    /// The config file is not valid (TOML syntax, unknown field, wrong type).
-    #[error("{location}: {message}")]
-    Parse {
-        /// Where.
-        location: FileLocation,
-        /// What, as the TOML parser says it.
-        message: String,
-    },
-    /// A value is present but unusable.
-    #[error("invalid {field} {value:?} (from {origin}): {reason}")]
-    Invalid {
-        /// The setting, e.g. `ollama.host`.
-        field: &'static str,
-        /// The value as given (never a secret).
-        value: String,
-        /// Where it came from.
-        origin: String,
-        /// Why it is rejected and what is accepted.
-        reason: String,
-    },
-}
-
-/// Errors of personality lookup, parsing and validation.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PersonalityError {
-    /// The name is not a plain identifier (`[a-z0-9_-]+`).
-    #[error(
-        "invalid personality name {name:?}: use lowercase letters, digits, '-' and '_' only (at \
-         most 64)"
-    )]
-    InvalidName {
-        /// The rejected name.
-        name: String,
-    },
-    /// No personality of that name exists in any configured directory.
-    #[error("personality '{name}' not found (available: {})", available.join(", "))]
-    NotFound {
-        /// The name asked for.
-        name: String,
-        /// The names that exist.
-        available: Vec<String>,
-    },
-    /// The file could not be read.
-    #[error("cannot read personality file {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not one conductor will read: not a regular file, or too large.
-    #[error("will not read personality file {}: {reason}", path.display())]
-    Refused {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: FileRefusal,
-    },
-    /// The file is not a valid personality (syntax, unknown or missing field, wrong type, rule).
-    #[error("{location}: {message}")]
-    Parse {
-        /// Where.
-        location: FileLocation,
-        /// What.
-        message: String,
-    },
-}
-
-impl PersonalityError {
-    /// What to do about it.
-    #[must_use]
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::InvalidName { .. } => Some("pick a name such as `yollayah`".to_owned()),
-            Self::NotFound { .. } => Some(
-                "list them with `conductor personality list`, or add NAME.toml to your \
-                 personalities directory"
-                    .to_owned(),
-            ),
-            Self::Read { .. } => None,
-            Self::Refused {
-                reason: FileRefusal::TooLarge { .. },
-                ..
-            } => Some("a personality is a few KiB of text: shorten it".to_owned()),
-            Self::Refused { .. } => Some(
-                "a personality must be a regular NAME.toml file: replace or remove that entry in \
-                 the personalities directory"
-                    .to_owned(),
-            ),
-            Self::Parse { .. } => Some(
-                "see docs/personalities.md for the format (name, description, prompt, tone, \
-                 rules, boundaries, [[examples]])"
-                    .to_owned(),
-            ),
-        }
-    }
-}
-
-/// Why a file was not read ([`ConfigError::Refused`], [`PersonalityError::Refused`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FileRefusal {
-    /// A FIFO, socket, device or directory: reading it could block for ever or never end.
-    #[error("not a regular file ({kind})")]
-    NotRegular {
-        /// What it is instead, e.g. "a FIFO" or "a directory".
-        kind: &'static str,
-    },
-    /// Larger than the limit for its kind of file.
-    #[error("larger than {} KiB", limit / 1024)]
-    TooLarge {
-        /// The limit in bytes.
-        limit: u64,
-    },
-}
-
-/// Why [`read_small_file`] did not return the text.
-#[derive(Debug)]
-pub(crate) enum ReadProblem {
-    Io(std::io::Error),
-    Refused(FileRefusal),
-}
-
-/// Reads a small text file that a person wrote, defensively: only a regular file (checked
-/// before opening, since opening a FIFO for reading blocks until a writer comes), and never
-/// more than `limit` bytes (a huge or endless file is refused, not loaded).
-pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> Result<String, ReadProblem> {
-    use std::io::Read;
-    let kind_of = |meta: &std::fs::Metadata| -> Option<&'static str> {
-        let kind = meta.file_type();
-        if kind.is_file() {
-            return None;
-        }
-        if kind.is_dir() {
-            return Some("a directory");
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileTypeExt;
-            if kind.is_fifo() {
-                return Some("a FIFO");
-            }
-            if kind.is_socket() {
-                return Some("a socket");
-            }
-            if kind.is_char_device() || kind.is_block_device() {
-                return Some("a device");
-            }
-        }
-        Some("a special file")
-    };
-    let check = |meta: &std::fs::Metadata| {
-        if let Some(kind) = kind_of(meta) {
-            return Err(ReadProblem::Refused(FileRefusal::NotRegular { kind }));
-        }
-        if meta.len() > limit {
-            return Err(ReadProblem::Refused(FileRefusal::TooLarge { limit }));
-        }
-        Ok(())
-    };
-    check(&std::fs::metadata(path).map_err(ReadProblem::Io)?)?;
-    let file = std::fs::File::open(path).map_err(ReadProblem::Io)?;
-    // Checked again on the open file, in case the path was swapped in between.
-    check(&file.metadata().map_err(ReadProblem::Io)?)?;
-    let mut bytes = Vec::new();
-    // A file that grows while being read (or a /proc-like file reporting size 0) stops here.
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(ReadProblem::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadProblem::Refused(FileRefusal::TooLarge { limit }));
-    }
-    String::from_utf8(bytes)
-        .map_err(|err| ReadProblem::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
-}
-
 /// What to do about an error Ollama reported, from its message.
 fn server_hint(message: &str) -> String {
     if message.contains("no such host")
@@ -631,62 +414,5 @@ fn server_hint(message: &str) -> String {
     }
 }
 
-/// Formats a duration for people: `750 ms`, `12 s`, `5 min`.
-pub(crate) fn humanize(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1_000 {
-        format!("{ms} ms")
-    } else if ms < 120_000 {
-        format!("{} s", ms / 1_000)
-    } else {
-        format!("{} min", ms / 60_000)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn location_counts_lines_and_characters() {
-        let text = "a = 1\nbé = 2\n";
-        let loc = FileLocation::at_offset("f.toml", text, text.find('=').unwrap_or(0));
-        assert_eq!((loc.line, loc.column), (1, 3));
-        let second = text.rfind('=').unwrap_or(0);
-        let loc = FileLocation::at_offset("f.toml", text, second);
-        assert_eq!((loc.line, loc.column), (2, 4));
-        assert_eq!(loc.to_string(), "f.toml:2:4");
-    }
-
-    #[test]
-    fn incomplete_keeps_partial_and_root() {
-        let err = Error::Incomplete {
-            partial: "Hello wor".into(),
-            source: Box::new(Error::Truncated),
-        };
-        assert_eq!(err.partial_answer(), Some("Hello wor"));
-        assert!(matches!(err.root(), Error::Truncated));
-        assert!(err.hint().is_some());
-    }
-
-    #[test]
-    fn https_to_plain_http_proposes_the_http_address() {
-        let err = Error::Unreachable {
-            host: "https://me:***@gpu-box.lan:11434".into(),
-            reason: format!("{NOT_TLS_REASON} (received corrupt message)"),
-        };
-        let hint = err.hint().unwrap_or_default();
-        assert!(hint.contains("use http://gpu-box.lan:11434 "), "{hint}");
-    }
-
-    #[test]
-    fn model_not_found_suggests_pull() {
-        let err = Error::ModelNotFound {
-            model: "qwen3:8b".into(),
-        };
-        assert_eq!(
-            err.hint().as_deref(),
-            Some("download it with `ollama pull qwen3:8b`")
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,189 @@
+//! One source of configuration as a layer of `Option`s: the file, the environment, the
+//! defaults; merged with [`ConfigLayer::combine`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::DEFAULT_MODEL;
+use crate::backend::ollama::{OllamaHost, Secret, redact_address};
+use crate::backend::{KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
+use crate::duration::HumanDuration;
+use crate::error::{ConfigError, FileLocation};
+use crate::gpu::{GpuPolicy, MinFraction};
+use crate::personality::{DEFAULT_PERSONALITY, PersonalityName};
+
+/// `[ollama]`: how to reach the server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OllamaLayer {
+    /// Server address, in any form `OLLAMA_HOST` accepts.
+    pub host: Option<OllamaHost>,
+    /// Bearer token for a server behind an authenticating proxy.
+    pub token: Option<Secret>,
+    /// A PEM file of a certificate authority to trust for `https://` (an internal proxy).
+    pub ca_cert: Option<PathBuf>,
+    /// Connection timeout.
+    pub connect_timeout: Option<HumanDuration>,
+    /// Time allowed for the first byte of an answer (covers loading the model).
+    pub load_timeout: Option<HumanDuration>,
+    /// Time allowed between two reads of a streaming answer.
+    pub idle_timeout: Option<HumanDuration>,
+    /// Retries when Ollama answers 429 or 503.
+    pub max_retries: Option<u32>,
+}
+
+/// `[gpu]`: the residency policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuLayer {
+    /// `enforce`, `warn`, `fix` or `off`.
+    pub policy: Option<GpuPolicy>,
+    /// The smallest GPU share accepted (default 1.0: fully resident).
+    pub min_fraction: Option<MinFraction>,
+}
+
+/// One source of configuration; every field optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// The model, e.g. `llama3.2:3b`.
+    pub model: Option<String>,
+    /// The personality name.
+    pub personality: Option<PersonalityName>,
+    /// Extra system text appended after the personality.
+    pub system: Option<String>,
+    /// How long Ollama keeps the model loaded (`30m`, `-1` for ever).
+    pub keep_alive: Option<KeepAlive>,
+    /// Ask thinking models to think.
+    pub think: Option<bool>,
+    /// More directories of personality files (later ones override earlier ones).
+    pub personality_dirs: Option<Vec<PathBuf>>,
+    /// Runner and sampling options sent with every request.
+    #[serde(default)]
+    pub options: RunnerOptions,
+    /// How to reach Ollama.
+    #[serde(default)]
+    pub ollama: OllamaLayer,
+    /// The GPU-residency policy.
+    #[serde(default)]
+    pub gpu: GpuLayer,
+}
+
+impl ConfigLayer {
+    /// Parses a config file's text; errors name `path`, line and column.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] for bad TOML, unknown fields, wrong types and invalid values.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let mut layer: Self = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            location: FileLocation::of_toml_error(path, text, &err),
+            message: err.message().to_owned(),
+        })?;
+        if let (Some(ca), Some(base)) = (&mut layer.ollama.ca_cert, path.parent())
+            && ca.is_relative()
+        {
+            *ca = base.join(&*ca);
+        }
+        // Relative personality directories are relative to the file that names them.
+        if let (Some(dirs), Some(base)) = (&mut layer.personality_dirs, path.parent()) {
+            for dir in dirs.iter_mut() {
+                if dir.is_relative() {
+                    *dir = base.join(&*dir);
+                }
+            }
+        }
+        Ok(layer)
+    }
+
+    /// Reads the environment through `var` (so tests need not touch the process environment).
+    /// Empty variables count as unset, as in Ollama.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the variable.
+    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let invalid = |field, name: &str, value: String, reason: String| ConfigError::Invalid {
+            field,
+            value,
+            origin: format!("environment variable {name}"),
+            reason,
+        };
+        let mut layer = Self::default();
+        if let Some(value) = get("OLLAMA_HOST") {
+            layer.ollama.host = Some(OllamaHost::parse(&value).map_err(|reason| {
+                invalid("ollama.host", "OLLAMA_HOST", redact_address(&value), reason)
+            })?);
+        }
+        layer.ollama.token = get("CONDUCTOR_OLLAMA_TOKEN").map(Secret::new);
+        layer.model = get("CONDUCTOR_MODEL");
+        if let Some(value) = get("CONDUCTOR_PERSONALITY") {
+            layer.personality = Some(PersonalityName::new(&value).map_err(|err| {
+                invalid(
+                    "personality",
+                    "CONDUCTOR_PERSONALITY",
+                    value,
+                    err.to_string(),
+                )
+            })?);
+        }
+        if let Some(value) = get("CONDUCTOR_GPU_POLICY") {
+            layer.gpu.policy =
+                Some(value.parse().map_err(|reason| {
+                    invalid("gpu.policy", "CONDUCTOR_GPU_POLICY", value, reason)
+                })?);
+        }
+        Ok(layer)
+    }
+
+    /// Fills every unset field from `lower`; `self` wins.
+    #[must_use]
+    pub fn combine(self, lower: Self) -> Self {
+        Self {
+            model: self.model.or(lower.model),
+            personality: self.personality.or(lower.personality),
+            system: self.system.or(lower.system),
+            keep_alive: self.keep_alive.or(lower.keep_alive),
+            think: self.think.or(lower.think),
+            personality_dirs: self.personality_dirs.or(lower.personality_dirs),
+            options: self.options.or(lower.options),
+            ollama: OllamaLayer {
+                host: self.ollama.host.or(lower.ollama.host),
+                token: self.ollama.token.or(lower.ollama.token),
+                ca_cert: self.ollama.ca_cert.or(lower.ollama.ca_cert),
+                connect_timeout: self.ollama.connect_timeout.or(lower.ollama.connect_timeout),
+                load_timeout: self.ollama.load_timeout.or(lower.ollama.load_timeout),
+                idle_timeout: self.ollama.idle_timeout.or(lower.ollama.idle_timeout),
+                max_retries: self.ollama.max_retries.or(lower.ollama.max_retries),
+            },
+            gpu: GpuLayer {
+                policy: self.gpu.policy.or(lower.gpu.policy),
+                min_fraction: self.gpu.min_fraction.or(lower.gpu.min_fraction),
+            },
+        }
+    }
+
+    /// The built-in defaults as a layer.
+    #[must_use]
+    pub fn defaults() -> Self {
+        let timeouts = Timeouts::default();
+        Self {
+            model: Some(DEFAULT_MODEL.to_owned()),
+            personality: PersonalityName::new(DEFAULT_PERSONALITY).ok(),
+            ollama: OllamaLayer {
+                host: Some(OllamaHost::default()),
+                connect_timeout: Some(HumanDuration(timeouts.connect)),
+                load_timeout: Some(HumanDuration(timeouts.load)),
+                idle_timeout: Some(HumanDuration(timeouts.idle)),
+                max_retries: Some(RetryPolicy::default().max_retries),
+                token: None,
+                ca_cert: None,
+            },
+            gpu: GpuLayer {
+                policy: Some(GpuPolicy::default()),
+                min_fraction: Some(MinFraction::FULL),
+            },
+            ..Self::default()
+        }
+    }
+}

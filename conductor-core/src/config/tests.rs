@@ -1,0 +1,146 @@
+use super::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[test]
+fn a_bad_address_in_the_environment_is_quoted_without_its_password() {
+    let err = ConfigLayer::from_env(&env(&[("OLLAMA_HOST", "http://me:hunter2@bad host")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("OLLAMA_HOST") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn precedence_is_flags_then_env_then_file_then_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "model = \"from-file\"\npersonality = \"tutor\"\n[ollama]\nhost = \"file-host:1\"\n",
+    )
+    .unwrap();
+    let sources = ConfigSources {
+        config_file: Some(file.clone()),
+        flags: ConfigLayer {
+            model: Some("from-flag".into()),
+            ..ConfigLayer::default()
+        },
+        ignore_file: false,
+    };
+    let loaded = LoadedConfig::load_with(
+        sources,
+        &env(&[("CONDUCTOR_MODEL", "from-env"), ("OLLAMA_HOST", "env-host")]),
+        None,
+    )
+    .unwrap();
+    let s = &loaded.settings;
+    assert_eq!(s.model, "from-flag");
+    assert_eq!(s.host.to_string(), "http://env-host:11434");
+    assert_eq!(s.personality.as_str(), "tutor");
+    assert_eq!(s.gpu_policy, GpuPolicy::Enforce);
+    let lines = loaded.explain();
+    let origin = |key: &str| {
+        lines
+            .iter()
+            .find(|l| l.key == key)
+            .map(|l| l.origin.clone())
+    };
+    assert_eq!(origin("model"), Some(Origin::Flag));
+    assert_eq!(origin("ollama.host"), Some(Origin::Env));
+    assert_eq!(origin("personality"), Some(Origin::File(file)));
+    assert_eq!(origin("gpu.policy"), Some(Origin::Default));
+}
+
+#[test]
+fn defaults_without_any_source() {
+    let loaded = LoadedConfig::load_with(ConfigSources::default(), &env(&[]), None).unwrap();
+    assert_eq!(loaded.settings.model, DEFAULT_MODEL);
+    assert_eq!(loaded.settings.personality.as_str(), DEFAULT_PERSONALITY);
+    assert_eq!(loaded.settings.host.to_string(), "http://127.0.0.1:11434");
+    assert_eq!(Settings::defaults().model, DEFAULT_MODEL);
+}
+
+#[test]
+fn file_errors_name_file_line_and_column() {
+    let path = Path::new("/etc/conductor.toml");
+    let err =
+        ConfigLayer::from_toml(path, "model = \"x\"\n[gpu]\npolicy = \"maybe\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("/etc/conductor.toml:3:10: "), "{text}");
+    assert!(text.contains("enforce"), "{text}");
+
+    let err = ConfigLayer::from_toml(path, "modle = \"x\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/etc/conductor.toml:1:1: unknown field `modle`"),
+        "{err}"
+    );
+
+    let err = ConfigLayer::from_toml(path, "[options]\nnum_ctx = \"big\"\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with("/etc/conductor.toml:2:11: "),
+        "{err}"
+    );
+
+    let err = ConfigLayer::from_toml(path, "[ollama]\nhost = \"ftp://x\"\n").unwrap_err();
+    assert!(err.to_string().contains("unsupported scheme"), "{err}");
+
+    let err = ConfigLayer::from_toml(path, "[gpu]\nmin_fraction = 1.5\n").unwrap_err();
+    assert!(err.to_string().contains("between 0.0 and 1.0"), "{err}");
+
+    let err = ConfigLayer::from_toml(path, "personality = \"../etc/passwd\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("invalid personality name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn env_errors_name_the_variable() {
+    let err = ConfigLayer::from_env(&env(&[("OLLAMA_HOST", "x:notaport")])).unwrap_err();
+    assert!(
+        err.to_string().contains("environment variable OLLAMA_HOST"),
+        "{err}"
+    );
+    let err = ConfigLayer::from_env(&env(&[("CONDUCTOR_GPU_POLICY", "sometimes")])).unwrap_err();
+    assert!(err.to_string().contains("CONDUCTOR_GPU_POLICY"), "{err}");
+}
+
+#[test]
+fn an_explicit_config_file_must_exist() {
+    let sources = ConfigSources {
+        config_file: Some(PathBuf::from("/nonexistent/conductor.toml")),
+        ..ConfigSources::default()
+    };
+    let err = LoadedConfig::load_with(sources, &env(&[]), None).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+}
+
+#[test]
+fn token_never_shows() {
+    let loaded = LoadedConfig::load_with(
+        ConfigSources::default(),
+        &env(&[("CONDUCTOR_OLLAMA_TOKEN", "sk-very-secret")]),
+        None,
+    )
+    .unwrap();
+    let debug = format!("{:?}", loaded);
+    assert!(!debug.contains("sk-very-secret"));
+    let explained = format!("{:?}", loaded.explain());
+    assert!(!explained.contains("sk-very-secret"));
+    assert_eq!(
+        loaded.settings.token.as_ref().map(Secret::expose),
+        Some("sk-very-secret")
+    );
+}
