@@ -159,7 +159,7 @@ impl Failure {
     /// The failure as the JSON object `--json` prints on stdout.
     pub fn json(&self) -> serde_json::Value {
         let hint = match self {
-            Self::Core(err) => err.hint(),
+            Self::Core(err) => crate::output::hint_text(err),
             _ => None,
         };
         serde_json::json!({

@@ -89,6 +89,60 @@ pub fn for_terminal(text: &str, terminal: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A remedy in command-line terms: flags first, then the conductor.toml line.
+pub fn remedy_text(remedy: &conductor_core::gpu::Remedy) -> String {
+    use conductor_core::gpu::Remedy;
+    match remedy {
+        Remedy::SetContext {
+            num_ctx,
+            max_fitting,
+            in_modelfile,
+        } => {
+            let mut text = format!(
+                "set a smaller context: `--num-ctx {num_ctx}` or `num_ctx = {num_ctx}` under [options] in conductor.toml"
+            );
+            if let Some(max) = max_fitting {
+                text.push_str(&format!(" (at most ~{max} fits now)"));
+            }
+            if *in_modelfile {
+                text.push_str(", or lower `PARAMETER num_ctx` in the Modelfile");
+            }
+            text
+        }
+        Remedy::AllLayersOnGpu { layers, .. } => format!("{remedy}, or send num_gpu {layers}"),
+        Remedy::FixPolicy => "`--gpu-policy fix` does this, and remembers it".to_owned(),
+        Remedy::ChooseCpu => "to run on the CPU deliberately, use `--gpu-policy warn` (or `policy = \"off\"` under [gpu] in conductor.toml)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// What to do about a diagnosis, in command-line terms.
+pub fn fix_text(diagnosis: &conductor_core::gpu::Diagnosis) -> String {
+    diagnosis
+        .remedies()
+        .iter()
+        .map(remedy_text)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The hint for an error, in command-line terms where the core's is neutral.
+pub fn hint_text(err: &conductor_core::Error) -> Option<String> {
+    use conductor_core::Error;
+    use conductor_core::error::PersonalityError;
+    match err.root() {
+        Error::ModelNotFound { model } => Some(format!(
+            "download it with `ollama pull {model}` or `conductor pull {model}`"
+        )),
+        Error::NotResident(diagnosis) => Some(fix_text(diagnosis)),
+        Error::Personality(PersonalityError::NotFound { .. }) => Some(
+            "list them with `conductor personality list`, or add NAME.toml to your personalities directory"
+                .to_owned(),
+        ),
+        _ => err.hint(),
+    }
+}
+
 /// Prints a failure and its hint on stderr, once. Everything in it may quote the server, so
 /// control characters are always removed.
 pub fn print_failure(failure: &Failure) {
@@ -97,13 +151,7 @@ pub fn print_failure(failure: &Failure) {
     }
     let color = stderr_color();
     let (message, hint) = match failure {
-        Failure::Core(err @ conductor_core::Error::ModelNotFound { model }) => (
-            err.to_string(),
-            Some(format!(
-                "download it with `ollama pull {model}` or `conductor pull {model}`"
-            )),
-        ),
-        Failure::Core(err) => (err.to_string(), err.hint()),
+        Failure::Core(err) => (err.to_string(), hint_text(err)),
         Failure::Usage(message) => (message.clone(), Some("see `conductor --help`".to_owned())),
         Failure::Interrupted(signal) => (format!("interrupted ({})", signal.name()), None),
         Failure::Other(message) => (message.clone(), None),

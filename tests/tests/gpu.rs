@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use conductor_core::gpu::{
     Cause, DeviceView, FixStore, GpuDevice, GpuPolicy, GpuProbe, MinFraction, RECHECK_AFTER,
-    RemoteProbe, ResidencyGuard, ScriptedProbe, SettingSource,
+    Remedy, RemoteProbe, ResidencyGuard, ScriptedProbe, SettingSource,
 };
 use conductor_core::{
     Backend, ChatEvent, Conductor, Error, KeepAlive, OllamaBackend, PersonalityCatalog,
@@ -222,7 +222,25 @@ async fn ollamas_default_context_with_6_gb_free() {
     // num_ctx 4096 stayed 100% on the GPU with 6 GB free: the estimate must allow at least that.
     assert!((4096..40_000).contains(&max_fitting), "{max_fitting}");
     assert!(d.summary().contains("14.0 GiB KV cache"), "{}", d.summary());
-    assert!(d.fix().contains("--num-ctx"), "{}", d.fix());
+    // The library says what to change as data, and words it without command-line flags.
+    assert!(
+        matches!(
+            d.remedies()[..],
+            [Remedy::SetContext { num_ctx: 8192, .. }, Remedy::FixPolicy]
+        ),
+        "{:?}",
+        d.remedies()
+    );
+    assert!(
+        d.fix().contains("num_ctx = 8192 under [options]"),
+        "{}",
+        d.fix()
+    );
+    assert!(
+        !d.fix().contains("--"),
+        "no CLI flags in the library: {}",
+        d.fix()
+    );
     assert!(
         d.notes.iter().any(|n| n.contains("Ollama chose 131072")),
         "{:?}",
@@ -1069,7 +1087,11 @@ async fn a_runner_killed_by_gpu_memory_is_a_residency_failure() {
     };
     assert!((2048..131_072).contains(&max), "{max}");
     assert!(d.summary().contains("ran out of memory"), "{}", d.summary());
-    assert!(d.fix().contains("--num-ctx"), "{}", d.fix());
+    assert!(
+        matches!(d.remedies()[0], Remedy::SetContext { .. }),
+        "{:?}",
+        d.remedies()
+    );
     assert!(
         d.notes.iter().any(|n| n.contains("python3")),
         "{:?}",
@@ -1169,7 +1191,7 @@ async fn a_machine_without_a_gpu_says_how_to_choose_the_cpu() {
         },
     )
     .await;
-    assert!(d.fix().contains("--gpu-policy warn"), "{}", d.fix());
+    assert_eq!(d.remedies(), [Remedy::InstallDriver, Remedy::ChooseCpu]);
     assert!(d.fix().contains("policy = \"off\""), "{}", d.fix());
 }
 

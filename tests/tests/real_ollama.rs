@@ -171,7 +171,9 @@ async fn real_cpu_only_server_under_each_policy() {
     );
     assert_eq!(diagnosis.processor().unwrap().to_string(), "100% CPU");
     assert!(
-        diagnosis.fix().contains("--gpu-policy warn"),
+        diagnosis
+            .remedies()
+            .contains(&conductor_core::gpu::Remedy::ChooseCpu),
         "{}",
         diagnosis.fix()
     );

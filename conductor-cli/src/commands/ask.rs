@@ -140,7 +140,7 @@ async fn ask(
                 output::warn(&format!(
                     "{}\n  fix: {}",
                     diagnosis.summary(),
-                    diagnosis.fix()
+                    output::fix_text(&diagnosis)
                 ));
                 outcome.warnings.push(diagnosis.summary());
             }
@@ -360,7 +360,7 @@ fn json_report(o: &Outcome, failure: Option<&Failure>) -> serde_json::Value {
         if let Failure::Core(Error::NotResident(diagnosis)) = failure {
             object["error"]["diagnosis"] = json!({
                 "summary": diagnosis.summary(),
-                "fix": diagnosis.fix(),
+                "fix": output::fix_text(diagnosis),
                 "notes": diagnosis.notes,
             });
         }

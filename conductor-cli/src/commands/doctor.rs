@@ -206,7 +206,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     NOT_RESIDENT,
                     "residency",
                     &summary,
-                    diagnosis.as_ref().map(|d| d.fix()),
+                    diagnosis.as_ref().map(output::fix_text),
                 );
                 for note in diagnosis.iter().flat_map(|d| d.notes.iter()) {
                     report.line(format_args!("    note: {}", strip_controls(note)));

@@ -261,7 +261,7 @@ fn print_verdict(report: &ResidencyReport, generation: &Generation) -> Result<()
         for note in &d.notes {
             rows.push(vec![String::new(), note.clone()]);
         }
-        rows.push(vec!["fix".into(), d.fix()]);
+        rows.push(vec!["fix".into(), output::fix_text(d)]);
     }
     outln!("{}", table(&["CHECK", "RESULT"], &rows))?;
     Ok(())
@@ -317,7 +317,7 @@ fn verify_json(report: &ResidencyReport, g: &Generation) -> serde_json::Value {
         "diagnosis": report.diagnosis.as_ref().map(|d| json!({
             "cause": format!("{:?}", d.cause),
             "summary": d.summary(),
-            "fix": d.fix(),
+            "fix": output::fix_text(d),
             "notes": d.notes,
         })),
         "check_ms": report.check_time.as_secs_f64() * 1e3,

@@ -143,8 +143,7 @@ impl PersonalityError {
         match self {
             Self::InvalidName { .. } => Some("pick a name such as `yollayah`".to_owned()),
             Self::NotFound { .. } => Some(
-                "list them with `conductor personality list`, or add NAME.toml to your \
-                 personalities directory"
+                "pick one of those listed, or add NAME.toml to your personalities directory"
                     .to_owned(),
             ),
             Self::Read { .. } => None,

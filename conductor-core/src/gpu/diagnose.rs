@@ -8,12 +8,10 @@ use std::fmt;
 
 use crate::backend::{ModelDetails, Processor, RunnerOptions, RunningModel};
 use crate::gpu::probe::{DeviceView, GpuProcess};
+use crate::gpu::remedy::Remedy;
 
 /// Head-room Ollama keeps free on a GPU (its minimum was 457 MiB on the H100); we keep 512 MiB.
 pub const VRAM_MARGIN: u64 = 512 << 20;
-
-/// How to run on the CPU on purpose, for machines and servers without a usable GPU.
-const CHOOSE_CPU: &str = "to run on the CPU deliberately, use `--gpu-policy warn` (or `policy = \"off\"` under [gpu] in conductor.toml)";
 
 /// Other processes holding less than this are not worth blaming.
 const NOTABLE_OTHER_USE: u64 = 1 << 30;
@@ -197,47 +195,73 @@ impl Diagnosis {
         format!("model '{model}' is not fully on the GPU ({placed}): {why}")
     }
 
-    /// What to do, concretely.
+    /// What to do, most useful first, as data for a frontend to word (see [`Remedy`]).
+    #[must_use]
+    pub fn remedies(&self) -> Vec<Remedy> {
+        let context = |max_fitting: Option<u64>, source: SettingSource| Remedy::SetContext {
+            num_ctx: max_fitting.map_or(8192, suggested_context),
+            max_fitting,
+            in_modelfile: source == SettingSource::Modelfile,
+        };
+        match &self.cause {
+            Cause::NotLoaded => vec![Remedy::Retry],
+            Cause::NoGpu { .. } => vec![Remedy::InstallDriver, Remedy::ChooseCpu],
+            Cause::NoGpuAccess { .. } => vec![Remedy::GiveServerTheGpu],
+            Cause::NoGpuOnServer => vec![Remedy::CheckServer, Remedy::ChooseCpu],
+            Cause::NumGpu { layers, source, .. } => vec![
+                Remedy::AllLayersOnGpu {
+                    layers: *layers,
+                    in_modelfile: *source == SettingSource::Modelfile,
+                },
+                Remedy::FixPolicy,
+            ],
+            Cause::ContextTooLarge {
+                max_fitting,
+                source,
+                ..
+            } => vec![context(Some(*max_fitting), *source), Remedy::FixPolicy],
+            Cause::VramHeldByOthers { processes, .. } => vec![
+                Remedy::FreeGpu {
+                    holders: processes
+                        .iter()
+                        .take(3)
+                        .map(|p| {
+                            format!(
+                                "{} {}",
+                                p.label(),
+                                p.used_memory.map_or_else(String::new, gib)
+                            )
+                        })
+                        .collect(),
+                },
+                Remedy::SmallerModel,
+            ],
+            Cause::ModelTooLarge { .. } => vec![Remedy::SmallerModel],
+            Cause::OutOfMemory {
+                max_fitting: Some(max),
+                source,
+                ..
+            } => vec![context(Some(*max), *source), Remedy::FixPolicy],
+            Cause::OutOfMemory { source, .. } => vec![
+                Remedy::FreeGpu {
+                    holders: Vec::new(),
+                },
+                context(None, *source),
+            ],
+            Cause::Unknown => vec![Remedy::ReadServerLog],
+            Cause::NotReported => vec![Remedy::UseReportingBackend],
+        }
+    }
+
+    /// What to do, in neutral words (configuration-file terms, no command-line flags); a
+    /// frontend words [`Diagnosis::remedies`] in its own terms instead.
     #[must_use]
     pub fn fix(&self) -> String {
-        match &self.cause {
-            Cause::NotLoaded => "another client's request probably evicted it (two models that do not fit together evict each other); retry, and check `ollama ps`".into(),
-            Cause::NoGpu { .. } => format!("install the GPU driver (for NVIDIA, check with `nvidia-smi`) or run Ollama on a machine with a GPU; {CHOOSE_CPU}"),
-            Cause::NoGpuAccess { .. } => "give the Ollama server the GPU: in Docker `--gpus all` with the NVIDIA container toolkit, in a toolbox or VM pass the device and driver through; its log line `inference compute` must name the GPU".into(),
-            Cause::NoGpuOnServer => format!("check the server: `nvidia-smi` and `ollama ps` there, and its log line `inference compute`; {CHOOSE_CPU}"),
-            Cause::NumGpu { layers, source, .. } => match source {
-                SettingSource::Modelfile => format!("remove `PARAMETER num_gpu` from the Modelfile (or set it to {layers} or more), or run with `--gpu-policy fix`, which sends num_gpu {layers}"),
-                _ => format!("remove num_gpu from the options (or set it to {layers} or more); `--gpu-policy fix` does this"),
-            },
-            Cause::ContextTooLarge { max_fitting, source, .. } => {
-                let suggested = suggested_context(*max_fitting);
-                let mut fix = format!("set a smaller context: `--num-ctx {suggested}` or `num_ctx = {suggested}` under [options] in conductor.toml (at most ~{max_fitting} fits now); `--gpu-policy fix` does this");
-                if *source == SettingSource::Modelfile {
-                    fix.push_str(", or lower `PARAMETER num_ctx` in the Modelfile");
-                }
-                fix
-            }
-            Cause::VramHeldByOthers { processes, .. } => {
-                let names: Vec<String> = processes.iter().take(3).map(|p| format!("{} {}", p.label(), p.used_memory.map_or_else(String::new, gib))).collect();
-                format!("free the GPU ({}), or use a smaller context or model", names.join(", "))
-            }
-            Cause::ModelTooLarge { .. } => "use a smaller model or a smaller quantization (e.g. a q4_K_M tag)".into(),
-            Cause::OutOfMemory { max_fitting, free, source, .. } => {
-                let mut fix = match max_fitting {
-                    Some(max) => {
-                        let suggested = suggested_context(*max);
-                        format!("set a smaller context: `--num-ctx {suggested}` or `num_ctx = {suggested}` under [options] in conductor.toml (~{max} fits in the {} free now); `--gpu-policy fix` does this", free.map_or_else(|| "VRAM".to_owned(), gib))
-                    }
-                    None => "free GPU memory (`nvidia-smi` lists what holds it) or set a smaller context (`--num-ctx 8192`)".to_owned(),
-                };
-                if *source == SettingSource::Modelfile {
-                    fix.push_str(", or lower `PARAMETER num_ctx` in the Modelfile");
-                }
-                fix
-            }
-            Cause::Unknown => "look for the `offload` and `model weights` lines in Ollama's server log".into(),
-            Cause::NotReported => "nothing to fix here: to have residency checked, use a backend that reports it (Ollama does)".into(),
-        }
+        self.remedies()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Ollama's figure next to NVML's measurement, when both exist:

@@ -15,6 +15,7 @@ mod fixes;
 mod guard;
 mod policy;
 mod probe;
+mod remedy;
 
 pub use diagnose::{
     Cause, Diagnosis, Evidence, LoadEstimate, SettingSource, VRAM_MARGIN, diagnose,
@@ -28,3 +29,4 @@ pub use policy::{GpuPolicy, MinFraction};
 pub use probe::{
     DeviceView, GpuDevice, GpuProbe, GpuProcess, NvmlProbe, RemoteProbe, ScriptedProbe,
 };
+pub use remedy::Remedy;
