@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::{Chunking, Fault, Response, Shared, route, time};
+use crate::routes::{Response, route};
+use crate::state::Shared;
+use crate::{Chunking, Fault, time};
 
 /// A request as the stand-in received it.
 #[derive(Debug, Clone)]

@@ -14,6 +14,18 @@ use conductor_tests::{Reply, StandIn};
 
 use super::BIN;
 
+/// Whether tmux runs here. When it does not, says on stderr that `test` skipped and how to run
+/// it, so a machine without tmux never passes these tests silently.
+fn tmux_or_skip(test: &str) -> bool {
+    let available = Tmux::available();
+    if !available {
+        eprintln!(
+            "skipped: {test}: tmux is not installed (install tmux, e.g. apt-get install tmux, to run it)"
+        );
+    }
+    available
+}
+
 /// A private tmux server (its own socket, no user config), killed on drop.
 struct Tmux {
     socket: PathBuf,
@@ -159,8 +171,7 @@ fn sessions(home: &Path) -> Vec<(PathBuf, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_in_a_real_terminal() {
-    if !Tmux::available() {
-        eprintln!("skipping chat_in_a_real_terminal: tmux is not installed (apt-get install tmux)");
+    if !tmux_or_skip("chat_in_a_real_terminal") {
         return;
     }
     let ollama = StandIn::start().await;
@@ -240,10 +251,7 @@ async fn chat_in_a_real_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_down_in_a_real_terminal() {
-    if !Tmux::available() {
-        eprintln!(
-            "skipping ollama_down_in_a_real_terminal: tmux is not installed (apt-get install tmux)"
-        );
+    if !tmux_or_skip("ollama_down_in_a_real_terminal") {
         return;
     }
     let port = {
@@ -270,8 +278,7 @@ async fn ollama_down_in_a_real_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_windows_on_one_conversation_both_keep_their_turns() {
-    if !Tmux::available() {
-        eprintln!("skipping two_windows_on_one_conversation: tmux is not installed");
+    if !tmux_or_skip("two_windows_on_one_conversation_both_keep_their_turns") {
         return;
     }
     let ollama = StandIn::start().await;
@@ -328,8 +335,7 @@ async fn two_windows_on_one_conversation_both_keep_their_turns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_saves_and_gives_the_terminal_back() {
-    if !Tmux::available() {
-        eprintln!("skipping a_signal_saves_and_gives_the_terminal_back: tmux is not installed");
+    if !tmux_or_skip("a_signal_saves_and_gives_the_terminal_back") {
         return;
     }
     let ollama = StandIn::start().await;
@@ -389,8 +395,7 @@ async fn chat_help_and_sessions_dir() {
         "{text}"
     );
 
-    if !Tmux::available() {
-        eprintln!("skipping chat_help_and_sessions_dir in tmux: tmux is not installed");
+    if !tmux_or_skip("chat_help_and_sessions_dir, its half in tmux") {
         return;
     }
     let ollama = StandIn::start().await;
