@@ -95,6 +95,23 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Waits until the screen of `name` shows `text` at least `count` times (a second answer,
+    /// where the status bar still shows the first one's figures); panics after 30 s.
+    async fn wait_for_count(&self, name: &str, text: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen(name);
+            if screen.matches(text).count() >= count {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 30 s for {count}× {text:?}; the screen shows:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the screen of `name` shows `text`; panics with the screen after 30 s.
     async fn wait_for(&self, name: &str, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -303,7 +320,8 @@ async fn two_windows_on_one_conversation_both_keep_their_turns() {
 
     tmux.type_text("one", "first window again");
     tmux.keys("one", &["Enter"]);
-    tmux.wait_for("one", "tok/s").await;
+    // The status bar still shows the first answer's tok/s: wait for the second answer itself.
+    tmux.wait_for_count("one", "Noted.", 2).await;
     for name in ["one", "two"] {
         tmux.type_text(name, "/quit");
         tmux.keys(name, &["Enter"]);
