@@ -135,6 +135,13 @@ pub fn hint_text(err: &conductor_core::Error) -> Option<String> {
             "download it with `ollama pull {model}` or `conductor pull {model}`"
         )),
         Error::NotResident(diagnosis) => Some(fix_text(diagnosis)),
+        Error::Unreachable { reason, .. } if !reason.contains("certificate") && !reason.contains("TLS") => Some(
+            "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST / --host at the server"
+                .to_owned(),
+        ),
+        Error::Config(conductor_core::error::ConfigError::Refused { .. }) => Some(
+            "point --config / CONDUCTOR_CONFIG at a regular conductor.toml of a few KiB".to_owned(),
+        ),
         Error::Personality(PersonalityError::NotFound { .. }) => Some(
             "list them with `conductor personality list`, or add NAME.toml to your personalities directory"
                 .to_owned(),

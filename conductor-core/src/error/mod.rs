@@ -175,8 +175,8 @@ impl Error {
                     .to_owned(),
             ),
             Self::Unreachable { .. } => Some(
-                "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST / --host at \
-                 the server"
+                "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST (or \
+                 `ollama.host` in conductor.toml) at the server"
                     .to_owned(),
             ),
             Self::Unauthorized { credentials, .. } => Some(
@@ -201,7 +201,9 @@ impl Error {
                  anything; try again, and check its log or the proxy's"
                     .to_owned(),
             ),
-            Self::ModelNotFound { model } => Some(format!("download it with `ollama pull {model}`")),
+            Self::ModelNotFound { model } => {
+                Some(format!("download it with `ollama pull {model}`"))
+            }
             Self::Http { status: 403, .. } => Some(
                 "Ollama refuses requests whose Host header it does not consider local; set \
                  OLLAMA_ORIGINS/OLLAMA_HOST on the server, or connect through its own address"
@@ -212,9 +214,11 @@ impl Error {
                  config"
                     .to_owned(),
             ),
-            Self::Http { status: 500..=599, message } | Self::Server { message } => {
-                Some(server_hint(message))
+            Self::Http {
+                status: 500..=599,
+                message,
             }
+            | Self::Server { message } => Some(server_hint(message)),
             Self::Busy { .. } => Some(
                 "Ollama's queue is full; wait and retry, or raise OLLAMA_MAX_QUEUE / \
                  OLLAMA_NUM_PARALLEL on the server"
@@ -225,7 +229,10 @@ impl Error {
                  answer was kept, try again"
                     .to_owned(),
             ),
-            Self::Timeout { phase: TimeoutPhase::Connect, .. } => Some(
+            Self::Timeout {
+                phase: TimeoutPhase::Connect,
+                ..
+            } => Some(
                 "nothing accepted the connection in time: check the address and any firewall, or \
                  raise `ollama.connect_timeout` for a slow network"
                     .to_owned(),
@@ -239,7 +246,10 @@ impl Error {
                  just slow"
                     .to_owned(),
             ),
-            Self::Timeout { phase: TimeoutPhase::Load, .. } => Some(
+            Self::Timeout {
+                phase: TimeoutPhase::Load,
+                ..
+            } => Some(
                 "the model is still loading or the server is stuck; raise `ollama.load_timeout` \
                  for very large models"
                     .to_owned(),
@@ -249,10 +259,9 @@ impl Error {
             ),
             Self::Incomplete { source, .. } => source.hint(),
             Self::NotResident(diagnosis) => Some(diagnosis.fix()),
-            Self::Config(ConfigError::Refused { .. }) => Some(
-                "point CONDUCTOR_CONFIG / --config at a regular conductor.toml of a few KiB"
-                    .to_owned(),
-            ),
+            Self::Config(ConfigError::Refused { .. }) => {
+                Some("point CONDUCTOR_CONFIG at a regular conductor.toml of a few KiB".to_owned())
+            }
             Self::Config(_) => Some("fix the configuration value named above".to_owned()),
             Self::Personality(err) => err.hint(),
             Self::Unsupported { .. } => {

@@ -8,7 +8,6 @@ use std::fmt;
 
 use crate::backend::{ModelDetails, Processor, RunnerOptions, RunningModel};
 use crate::gpu::probe::{DeviceView, GpuProcess};
-use crate::gpu::remedy::Remedy;
 
 /// Head-room Ollama keeps free on a GPU (its minimum was 457 MiB on the H100); we keep 512 MiB.
 pub const VRAM_MARGIN: u64 = 512 << 20;
@@ -193,64 +192,6 @@ impl Diagnosis {
             Cause::NotReported => "this backend does not report it".to_owned(),
         };
         format!("model '{model}' is not fully on the GPU ({placed}): {why}")
-    }
-
-    /// What to do, most useful first, as data for a frontend to word (see [`Remedy`]).
-    #[must_use]
-    pub fn remedies(&self) -> Vec<Remedy> {
-        let context = |max_fitting: Option<u64>, source: SettingSource| Remedy::SetContext {
-            num_ctx: max_fitting.map_or(8192, suggested_context),
-            max_fitting,
-            in_modelfile: source == SettingSource::Modelfile,
-        };
-        match &self.cause {
-            Cause::NotLoaded => vec![Remedy::Retry],
-            Cause::NoGpu { .. } => vec![Remedy::InstallDriver, Remedy::ChooseCpu],
-            Cause::NoGpuAccess { .. } => vec![Remedy::GiveServerTheGpu],
-            Cause::NoGpuOnServer => vec![Remedy::CheckServer, Remedy::ChooseCpu],
-            Cause::NumGpu { layers, source, .. } => vec![
-                Remedy::AllLayersOnGpu {
-                    layers: *layers,
-                    in_modelfile: *source == SettingSource::Modelfile,
-                },
-                Remedy::FixPolicy,
-            ],
-            Cause::ContextTooLarge {
-                max_fitting,
-                source,
-                ..
-            } => vec![context(Some(*max_fitting), *source), Remedy::FixPolicy],
-            Cause::VramHeldByOthers { processes, .. } => vec![
-                Remedy::FreeGpu {
-                    holders: processes
-                        .iter()
-                        .take(3)
-                        .map(|p| {
-                            format!(
-                                "{} {}",
-                                p.label(),
-                                p.used_memory.map_or_else(String::new, gib)
-                            )
-                        })
-                        .collect(),
-                },
-                Remedy::SmallerModel,
-            ],
-            Cause::ModelTooLarge { .. } => vec![Remedy::SmallerModel],
-            Cause::OutOfMemory {
-                max_fitting: Some(max),
-                source,
-                ..
-            } => vec![context(Some(*max), *source), Remedy::FixPolicy],
-            Cause::OutOfMemory { source, .. } => vec![
-                Remedy::FreeGpu {
-                    holders: Vec::new(),
-                },
-                context(None, *source),
-            ],
-            Cause::Unknown => vec![Remedy::ReadServerLog],
-            Cause::NotReported => vec![Remedy::UseReportingBackend],
-        }
     }
 
     /// What to do, in neutral words (configuration-file terms, no command-line flags); a

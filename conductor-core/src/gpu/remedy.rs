@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::gpu::diagnose::{Cause, Diagnosis, SettingSource, gib, suggested_context};
+
 /// One thing that would help, most useful first in [`crate::gpu::Diagnosis::remedies`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -107,6 +109,66 @@ impl fmt::Display for Remedy {
             Self::UseReportingBackend => f.write_str(
                 "nothing to fix here: to have residency checked, use a backend that reports it (Ollama does)",
             ),
+        }
+    }
+}
+
+impl Diagnosis {
+    /// What to do, most useful first, as data for a frontend to word (see [`Remedy`]).
+    #[must_use]
+    pub fn remedies(&self) -> Vec<Remedy> {
+        let context = |max_fitting: Option<u64>, source: SettingSource| Remedy::SetContext {
+            num_ctx: max_fitting.map_or(8192, suggested_context),
+            max_fitting,
+            in_modelfile: source == SettingSource::Modelfile,
+        };
+        match &self.cause {
+            Cause::NotLoaded => vec![Remedy::Retry],
+            Cause::NoGpu { .. } => vec![Remedy::InstallDriver, Remedy::ChooseCpu],
+            Cause::NoGpuAccess { .. } => vec![Remedy::GiveServerTheGpu],
+            Cause::NoGpuOnServer => vec![Remedy::CheckServer, Remedy::ChooseCpu],
+            Cause::NumGpu { layers, source, .. } => vec![
+                Remedy::AllLayersOnGpu {
+                    layers: *layers,
+                    in_modelfile: *source == SettingSource::Modelfile,
+                },
+                Remedy::FixPolicy,
+            ],
+            Cause::ContextTooLarge {
+                max_fitting,
+                source,
+                ..
+            } => vec![context(Some(*max_fitting), *source), Remedy::FixPolicy],
+            Cause::VramHeldByOthers { processes, .. } => vec![
+                Remedy::FreeGpu {
+                    holders: processes
+                        .iter()
+                        .take(3)
+                        .map(|p| {
+                            format!(
+                                "{} {}",
+                                p.label(),
+                                p.used_memory.map_or_else(String::new, gib)
+                            )
+                        })
+                        .collect(),
+                },
+                Remedy::SmallerModel,
+            ],
+            Cause::ModelTooLarge { .. } => vec![Remedy::SmallerModel],
+            Cause::OutOfMemory {
+                max_fitting: Some(max),
+                source,
+                ..
+            } => vec![context(Some(*max), *source), Remedy::FixPolicy],
+            Cause::OutOfMemory { source, .. } => vec![
+                Remedy::FreeGpu {
+                    holders: Vec::new(),
+                },
+                context(None, *source),
+            ],
+            Cause::Unknown => vec![Remedy::ReadServerLog],
+            Cause::NotReported => vec![Remedy::UseReportingBackend],
         }
     }
 }
