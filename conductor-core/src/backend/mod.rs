@@ -7,6 +7,7 @@
 
 mod models;
 pub(crate) mod ollama;
+pub mod pool;
 mod request;
 mod response;
 mod server;
@@ -25,6 +26,7 @@ pub use ollama::{
     OllamaBackend, OllamaBackendBuilder, OllamaHost, RetryPolicy, Secret, Timeouts,
     decode_chat_stream,
 };
+pub use pool::{PoolBackend, PoolHost};
 pub use request::{ChatRequest, KeepAlive, Message, Role, RunnerOptions};
 pub use response::{Completion, DoneReason, GenerationStats, StreamEvent};
 pub use server::{ModelServer, PullStream};
@@ -63,6 +65,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// The model-server capability (list, load, residency, pull), when this backend has it.
     fn model_server(&self) -> Option<&dyn ModelServer> {
+        None
+    }
+
+    /// The pool of hosts behind this backend, when it is one ([`pool::PoolBackend`]): the
+    /// conversation layer then places each conversation on one host, keeps it there across
+    /// turns, and admits it with that host's residency guard.
+    fn pool(&self) -> Option<&pool::PoolBackend> {
         None
     }
 }

@@ -22,6 +22,8 @@ pub struct Chat {
     pub(super) system: Option<String>,
     pub(super) system_message: Option<Message>,
     pub(super) history: Vec<Message>,
+    /// The pool host of this conversation, when the backend is a pool.
+    pub(super) binding: super::pooled::Binding,
 }
 
 impl Chat {
@@ -76,6 +78,9 @@ impl Chat {
         // The system message counts: a loaded context too small for it is not adopted.
         let messages = self.system_message.iter().cloned().collect();
         let request = self.conductor.request(&self.model, messages);
+        if let Some(pool) = self.conductor.backend().pool() {
+            return self.admit_pooled(pool, &request).await;
+        }
         guard.admit_request(&request).await.map(Some)
     }
 
@@ -142,9 +147,11 @@ impl Chat {
         &self.model
     }
 
-    /// Switches model from the next turn on; the conversation is kept.
+    /// Switches model from the next turn on; the conversation is kept. On a pool, the next
+    /// turn is placed anew (the new model may be resident on another host).
     pub fn set_model(&mut self, model: impl Into<String>) {
         self.model = model.into();
+        self.binding.clear();
     }
 
     /// The extra system text after the personality.

@@ -3,6 +3,7 @@
 
 mod chat;
 mod event;
+mod pooled;
 mod send;
 mod turn;
 
@@ -175,6 +176,7 @@ impl Conductor {
             personality,
             system,
             history: Vec::new(),
+            binding: pooled::Binding::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 use tracing::{Instrument, Span, debug, info, info_span, trace};
 
 use super::{AnswerStream, Chat, ChatEvent};
-use crate::backend::{ChatRequest, ChatStream, Message, StreamEvent};
+use crate::backend::{Backend, ChatRequest, ChatStream, Message, StreamEvent};
 use crate::error::{Error, Result};
 use crate::gpu::{Admission, GpuPolicy, RECHECK_AFTER, ResidencyGuard};
 
@@ -30,8 +30,26 @@ impl Chat {
         // (`conductor_core::prompts=trace`); no general level includes them.
         trace!(target: "conductor_core::prompts", parent: &span, prompt = ?request.messages.last().map(|m| &m.content), "request");
         let started = Instant::now();
-        let Some(guard) = self.conductor.guard().cloned() else {
-            let stream = self.open(request, &span).await?;
+        let backend = Arc::clone(self.conductor.backend());
+        if let Some(pool) = backend.pool() {
+            return self.start_pooled(pool, request, &span, started).await;
+        }
+        let guard = self.conductor.guard().cloned();
+        self.start_on(backend, guard, request, span, started).await
+    }
+
+    /// Admits `request` with `guard` (if any), sends it to `backend` and streams the answer,
+    /// the guard's notices first.
+    pub(super) async fn start_on(
+        &self,
+        backend: Arc<dyn Backend>,
+        guard: Option<Arc<ResidencyGuard>>,
+        request: ChatRequest,
+        span: Span,
+        started: Instant,
+    ) -> Result<AnswerStream> {
+        let Some(guard) = guard else {
+            let stream = open(&backend, request, &span).await?;
             return Ok(log_completion(stream, span, started)
                 .map(|event| event.map(ChatEvent::from))
                 .boxed());
@@ -40,7 +58,9 @@ impl Chat {
             .admit_request(&request)
             .instrument(span.clone())
             .await?;
-        let (stream, admission) = self.open_guarded(&guard, request, admission, &span).await?;
+        let (stream, admission) = self
+            .open_guarded(&backend, &guard, request, admission, &span)
+            .await?;
         debug!(parent: &span, head_ms = started.elapsed().as_millis() as u64, "stream opened");
         let mut notices = Vec::new();
         notices.extend(admission.fixed.map(|f| Ok(ChatEvent::Fixed(f))));
@@ -57,20 +77,13 @@ impl Chat {
         Ok(Box::pin(futures::stream::iter(notices).chain(stream)))
     }
 
-    /// Sends the request.
-    pub(super) async fn open(&self, request: ChatRequest, span: &Span) -> Result<ChatStream> {
-        let backend = Arc::clone(self.conductor.backend());
-        async move { backend.chat(request).await }
-            .instrument(span.clone())
-            .await
-    }
-
     /// Sends an admitted request and holds its first event until residency is sure: a load that
     /// failed for want of GPU memory, or a first byte slow enough to be a reload, is judged
     /// under the policy before anything reaches the user. Under `fix`, the request is sent once
     /// more with the fixed options.
     pub(super) async fn open_guarded(
         &self,
+        backend: &Arc<dyn Backend>,
         guard: &ResidencyGuard,
         request: ChatRequest,
         admission: Admission,
@@ -82,7 +95,7 @@ impl Chat {
         for attempt in 0..2 {
             request.options = admission.options.clone();
             let sent_at = Instant::now();
-            let mut stream = match self.open(request.clone(), span).await {
+            let mut stream = match open(backend, request.clone(), span).await {
                 Ok(stream) => stream,
                 Err(err) if err.is_gpu_memory_failure() && attempt == 0 => {
                     admission = guard
@@ -139,9 +152,14 @@ impl Chat {
                 _ => return Err(Error::NotResident(Box::new(diagnosis))),
             }
         }
-        let stream = self.open(request, span).await?;
+        let stream = open(backend, request, span).await?;
         Ok((stream, admission))
     }
+}
+
+/// Sends the request to `backend`.
+async fn open(backend: &Arc<dyn Backend>, request: ChatRequest, span: &Span) -> Result<ChatStream> {
+    backend.chat(request).instrument(span.clone()).await
 }
 
 /// `first` (an event already taken from `stream`) followed by the rest of `stream`.

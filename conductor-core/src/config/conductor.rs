@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::Settings;
-use crate::backend::{Backend, OllamaBackend};
+use crate::backend::{Backend, OllamaBackend, OllamaHost, PoolBackend};
 use crate::conductor::{Conductor, RequestDefaults};
 use crate::error::{ConfigError, Error, ReadProblem, Result, read_small_file};
 use crate::gpu::{FixStore, GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
@@ -16,29 +16,16 @@ impl Conductor {
     /// # Errors
     /// When the personality cannot be loaded or the HTTP client cannot be built.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let mut builder = OllamaBackend::builder(settings.host.clone());
-        if let Some(path) = &settings.ca_cert {
-            // A certificate bundle is text of a few KiB; a FIFO or a huge file is refused.
-            let pem = read_small_file(path, 1 << 20).map_err(|problem| {
-                Error::Config(ConfigError::Invalid {
-                    field: "ollama.ca_cert",
-                    value: path.display().to_string(),
-                    origin: "configuration".into(),
-                    reason: match problem {
-                        ReadProblem::Io(err) => format!("cannot read it: {err}"),
-                        ReadProblem::Refused(why) => {
-                            format!("will not read it: {why}")
-                        }
-                    },
-                })
-            })?;
-            builder = builder.ca_certificate(pem.into_bytes());
-        }
-        let backend = builder
-            .token(settings.token.clone())
-            .timeouts(settings.timeouts)
-            .retry(settings.retry)
-            .build()?;
+        let backend: Arc<dyn Backend> = if settings.hosts.len() > 1 {
+            let hosts = settings
+                .hosts
+                .iter()
+                .map(|host| ollama_backend(settings, host))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(PoolBackend::new(hosts)?)
+        } else {
+            Arc::new(ollama_backend(settings, &settings.host)?)
+        };
         let catalog = PersonalityCatalog::with_dirs(settings.personality_dirs.clone());
         let personality = catalog.load(settings.personality.as_str())?;
         let defaults = RequestDefaults {
@@ -48,9 +35,13 @@ impl Conductor {
             keep_alive: settings.keep_alive,
             think: settings.think,
         };
-        let backend: Arc<dyn Backend> = Arc::new(backend);
-        // NVML sees only this machine's GPUs: for a remote server, rely on /api/ps alone.
-        let probe: Arc<dyn GpuProbe> = if backend.is_local() {
+        // NVML sees only this machine's GPUs: for remote servers, rely on /api/ps alone (a
+        // pool's guard gives each remote host a guard without NVML).
+        let local = backend.is_local()
+            || backend
+                .pool()
+                .is_some_and(|pool| pool.hosts().iter().any(|h| h.is_local()));
+        let probe: Arc<dyn GpuProbe> = if local {
             Arc::new(NvmlProbe)
         } else {
             Arc::new(RemoteProbe)
@@ -70,4 +61,31 @@ impl Conductor {
         .with_fix_store(fixes);
         Ok(Self::with_catalog(backend, personality, defaults, catalog).with_guard(Arc::new(guard)))
     }
+}
+
+/// The backend of one Ollama host, with the configured credentials, timeouts and retries.
+fn ollama_backend(settings: &Settings, host: &OllamaHost) -> Result<OllamaBackend> {
+    let mut builder = OllamaBackend::builder(host.clone());
+    if let Some(path) = &settings.ca_cert {
+        // A certificate bundle is text of a few KiB; a FIFO or a huge file is refused.
+        let pem = read_small_file(path, 1 << 20).map_err(|problem| {
+            Error::Config(ConfigError::Invalid {
+                field: "ollama.ca_cert",
+                value: path.display().to_string(),
+                origin: "configuration".into(),
+                reason: match problem {
+                    ReadProblem::Io(err) => format!("cannot read it: {err}"),
+                    ReadProblem::Refused(why) => {
+                        format!("will not read it: {why}")
+                    }
+                },
+            })
+        })?;
+        builder = builder.ca_certificate(pem.into_bytes());
+    }
+    builder
+        .token(settings.token.clone())
+        .timeouts(settings.timeouts)
+        .retry(settings.retry)
+        .build()
 }

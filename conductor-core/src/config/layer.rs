@@ -19,6 +19,10 @@ use crate::personality::{DEFAULT_PERSONALITY, PersonalityName};
 pub struct OllamaLayer {
     /// Server address, in any form `OLLAMA_HOST` accepts.
     pub host: Option<OllamaHost>,
+    /// A pool of servers (see `docs/scale-out.md`); wins over `host` in the same layer. The
+    /// address is decided by the highest layer that names one: `--host` or `OLLAMA_HOST` pin a
+    /// single host over a pool in the file.
+    pub hosts: Option<Vec<OllamaHost>>,
     /// Bearer token for a server behind an authenticating proxy.
     pub token: Option<Secret>,
     /// A PEM file of a certificate authority to trust for `https://` (an internal proxy).
@@ -115,6 +119,24 @@ impl ConfigLayer {
                 invalid("ollama.host", "OLLAMA_HOST", redact_address(&value), reason)
             })?);
         }
+        if let Some(value) = get("CONDUCTOR_OLLAMA_HOSTS") {
+            let hosts = value
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    OllamaHost::parse(h).map_err(|reason| {
+                        invalid(
+                            "ollama.hosts",
+                            "CONDUCTOR_OLLAMA_HOSTS",
+                            redact_address(h),
+                            reason,
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            layer.ollama.hosts = Some(hosts);
+        }
         layer.ollama.token = get("CONDUCTOR_OLLAMA_TOKEN").map(Secret::new);
         layer.model = get("CONDUCTOR_MODEL");
         if let Some(value) = get("CONDUCTOR_PERSONALITY") {
@@ -139,6 +161,12 @@ impl ConfigLayer {
     /// Fills every unset field from `lower`; `self` wins.
     #[must_use]
     pub fn combine(self, lower: Self) -> Self {
+        // The address is one setting: the higher layer that names a host or a pool decides.
+        let (host, hosts) = if self.ollama.host.is_some() || self.ollama.hosts.is_some() {
+            (self.ollama.host, self.ollama.hosts)
+        } else {
+            (lower.ollama.host, lower.ollama.hosts)
+        };
         Self {
             model: self.model.or(lower.model),
             personality: self.personality.or(lower.personality),
@@ -148,7 +176,8 @@ impl ConfigLayer {
             personality_dirs: self.personality_dirs.or(lower.personality_dirs),
             options: self.options.or(lower.options),
             ollama: OllamaLayer {
-                host: self.ollama.host.or(lower.ollama.host),
+                host,
+                hosts,
                 token: self.ollama.token.or(lower.ollama.token),
                 ca_cert: self.ollama.ca_cert.or(lower.ollama.ca_cert),
                 connect_timeout: self.ollama.connect_timeout.or(lower.ollama.connect_timeout),
@@ -172,6 +201,7 @@ impl ConfigLayer {
             personality: PersonalityName::new(DEFAULT_PERSONALITY).ok(),
             ollama: OllamaLayer {
                 host: Some(OllamaHost::default()),
+                hosts: None,
                 connect_timeout: Some(HumanDuration(timeouts.connect)),
                 load_timeout: Some(HumanDuration(timeouts.load)),
                 idle_timeout: Some(HumanDuration(timeouts.idle)),

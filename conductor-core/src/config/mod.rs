@@ -17,7 +17,7 @@
 //! num_ctx = 8192
 //!
 //! [ollama]
-//! host = "127.0.0.1:11434"
+//! host = "127.0.0.1:11434"   # or a pool: hosts = ["gpu1:11434", "gpu2:11434"]
 //! load_timeout = "5m"
 //!
 //! [gpu]
@@ -54,6 +54,7 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The environment variables conductor reads, with the setting each one feeds.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("OLLAMA_HOST", "ollama.host"),
+    ("CONDUCTOR_OLLAMA_HOSTS", "ollama.hosts"),
     ("CONDUCTOR_OLLAMA_TOKEN", "ollama.token"),
     ("CONDUCTOR_MODEL", "model"),
     ("CONDUCTOR_PERSONALITY", "personality"),
@@ -87,8 +88,10 @@ impl fmt::Display for Origin {
 /// The validated, effective configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where Ollama listens.
+    /// Where Ollama listens (the first host of a pool).
     pub host: OllamaHost,
+    /// A pool of Ollama hosts (`ollama.hosts`, two or more); empty for a single host.
+    pub hosts: Vec<OllamaHost>,
     /// Bearer token for a proxied Ollama.
     pub token: Option<Secret>,
     /// Extra certificate authority (PEM file) for `https://` hosts.
@@ -253,6 +256,15 @@ impl LoadedConfig {
             ("ollama.host", |l| {
                 l.ollama.host.as_ref().map(ToString::to_string)
             }),
+            ("ollama.hosts", |l| {
+                l.ollama.hosts.as_ref().map(|hosts| {
+                    hosts
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+            }),
             ("ollama.token", |l| {
                 l.ollama.token.as_ref().map(|_| "(set, hidden)".to_owned())
             }),
@@ -333,8 +345,10 @@ impl Settings {
                     .into(),
             });
         }
+        let (host, hosts) = pool(merged.ollama.host, merged.ollama.hosts)?;
         Ok(Self {
-            host: merged.ollama.host.unwrap_or_default(),
+            host,
+            hosts,
             token: merged.ollama.token,
             ca_cert: merged.ollama.ca_cert,
             timeouts,
@@ -367,6 +381,39 @@ impl Settings {
             Ok(settings) => settings,
             Err(_) => unreachable_defaults(),
         }
+    }
+}
+
+/// The address from the merged layer: a pool of two or more hosts (the first also as `host`),
+/// or one host.
+fn pool(
+    host: Option<OllamaHost>,
+    hosts: Option<Vec<OllamaHost>>,
+) -> Result<(OllamaHost, Vec<OllamaHost>), ConfigError> {
+    let Some(hosts) = hosts else {
+        return Ok((host.unwrap_or_default(), Vec::new()));
+    };
+    let invalid = |value: String, reason: &str| ConfigError::Invalid {
+        field: "ollama.hosts",
+        value,
+        origin: "configuration".into(),
+        reason: reason.into(),
+    };
+    for (at, one) in hosts.iter().enumerate() {
+        if hosts[..at].iter().any(|h| h.url() == one.url()) {
+            return Err(invalid(
+                one.to_string(),
+                "listed twice: name each host of the pool once",
+            ));
+        }
+    }
+    match hosts.as_slice() {
+        [] => Err(invalid(
+            "[]".into(),
+            "an empty pool: list hosts such as [\"gpu1:11434\", \"gpu2:11434\"], or use ollama.host",
+        )),
+        [one] => Ok((one.clone(), Vec::new())),
+        [first, ..] => Ok((first.clone(), hosts.clone())),
     }
 }
 

@@ -144,3 +144,53 @@ fn token_never_shows() {
         Some("sk-very-secret")
     );
 }
+
+fn load(file_text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, file_text).unwrap();
+    let sources = ConfigSources {
+        config_file: Some(file),
+        ..ConfigSources::default()
+    };
+    LoadedConfig::load_with(sources, &env(vars), None).map(|c| c.settings)
+}
+
+#[test]
+fn a_pool_in_the_file_is_pinned_to_one_host_by_ollama_host_and_replaced_by_its_variable() {
+    let file = "[ollama]\nhosts = [\"gpu1:11434\", \"gpu2:11434\"]\n";
+    let pool = load(file, &[]).unwrap();
+    assert_eq!(pool.hosts.len(), 2);
+    assert_eq!(pool.host.to_string(), "http://gpu1:11434");
+    let pinned = load(file, &[("OLLAMA_HOST", "other:1")]).unwrap();
+    assert!(pinned.hosts.is_empty());
+    assert_eq!(pinned.host.to_string(), "http://other:1");
+    let from_env = load(
+        file,
+        &[
+            ("CONDUCTOR_OLLAMA_HOSTS", "a:1, b:2,c:3"),
+            ("OLLAMA_HOST", "x:1"),
+        ],
+    )
+    .unwrap();
+    let names: Vec<String> = from_env.hosts.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["http://a:1", "http://b:2", "http://c:3"]);
+    // One host in the list is a single host, not a pool.
+    let one = load("[ollama]\nhosts = [\"solo:5\"]\n", &[]).unwrap();
+    assert!(one.hosts.is_empty());
+    assert_eq!(one.host.to_string(), "http://solo:5");
+}
+
+#[test]
+fn a_bad_pool_names_the_key_or_the_variable() {
+    let empty = load("[ollama]\nhosts = []\n", &[]).unwrap_err().to_string();
+    assert!(empty.contains("ollama.hosts"), "{empty}");
+    let twice = load("[ollama]\nhosts = [\"a:1\", \"http://a:1\"]\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(twice.contains("listed twice"), "{twice}");
+    let bad = load("", &[("CONDUCTOR_OLLAMA_HOSTS", "a:1,bad host")])
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("CONDUCTOR_OLLAMA_HOSTS"), "{bad}");
+}

@@ -154,6 +154,8 @@ pub struct ResidencyGuard {
     checking: tokio::sync::Mutex<()>,
     /// The "residency not reported" notice was given (it is given once per guard).
     unreported_noticed: AtomicBool,
+    /// The guards of single hosts made by [`ResidencyGuard::for_host`], by endpoint.
+    hosts: Mutex<Vec<(String, Arc<ResidencyGuard>)>>,
 }
 
 impl ResidencyGuard {
@@ -177,7 +179,37 @@ impl ResidencyGuard {
             cache: Mutex::new(Vec::new()),
             checking: tokio::sync::Mutex::new(()),
             unreported_noticed: AtomicBool::new(false),
+            hosts: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The guard of one host of a pool: the same policy, minimum share and fix file, the
+    /// fixes keyed by that host, its own cache; the local GPU probe only for a host on this
+    /// machine. Made once per host and kept, so its cache lasts as this guard's does.
+    #[must_use]
+    pub fn for_host(&self, backend: Arc<dyn Backend>) -> Arc<ResidencyGuard> {
+        let endpoint = backend.endpoint();
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, guard)) = hosts.iter().find(|(e, _)| *e == endpoint) {
+            return Arc::clone(guard);
+        }
+        let probe: Arc<dyn GpuProbe> = if backend.is_local() {
+            Arc::clone(&self.probe)
+        } else {
+            Arc::new(crate::gpu::probe::RemoteProbe)
+        };
+        let fixes = match self.fixes.path() {
+            Some(path) => FixStore::new(path, endpoint.clone()),
+            None => FixStore::disabled(endpoint.clone()),
+        };
+        let guard = Arc::new(
+            Self::new(backend, probe, self.policy, self.min_fraction).with_fix_store(fixes),
+        );
+        hosts.push((endpoint, Arc::clone(&guard)));
+        guard
     }
 
     /// Remembers fixes in `store`, so later processes send options that fit at once.
