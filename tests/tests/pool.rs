@@ -247,7 +247,10 @@ async fn the_pool_as_a_model_server_lists_every_host() {
     assert_eq!(running.len(), 1);
     let models = server.list_models().await.unwrap();
     assert_eq!(
-        models.iter().filter(|m| m.name.starts_with("llama3.2")).count(),
+        models
+            .iter()
+            .filter(|m| m.name.starts_with("llama3.2"))
+            .count(),
         1
     );
     assert!(conductor.backend().endpoint().starts_with("pool of 2"));

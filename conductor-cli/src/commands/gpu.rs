@@ -1,4 +1,10 @@
-//! `conductor gpu verify|status`: where the model runs, with proof.
+//! `conductor gpu verify|status`: where the model runs, with proof (on every host of a pool:
+//! [`pool`]).
+
+mod pool;
+mod status;
+
+use status::status;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +13,7 @@ use std::time::Duration;
 
 use conductor_core::gpu::{DeviceView, GpuProbe, ResidencyGuard, ResidencyReport, share_line};
 use conductor_core::{
-    ChatRequest, Conductor, GpuPolicy, Message, RunningModel, StreamEvent, TokenTiming,
+    Backend, ChatRequest, Conductor, Message, RunningModel, StreamEvent, TokenTiming,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -31,11 +37,26 @@ pub async fn run(global: &GlobalArgs, command: GpuCommand) -> Result<ExitCode, F
     match command {
         GpuCommand::Verify { json } => verify(&conductor, &guard, json).await,
         GpuCommand::Status { json } => status(&conductor, &guard, json).await,
-        GpuCommand::Forget { model } => forget(&guard, model.as_deref()),
+        GpuCommand::Forget { model } => forget(&conductor, &guard, model.as_deref()),
     }
 }
 
-fn forget(guard: &ResidencyGuard, model: Option<&str>) -> Result<ExitCode, Failure> {
+fn forget(
+    conductor: &Conductor,
+    guard: &ResidencyGuard,
+    model: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    if let Some(hosts) = conductor.backend().pool() {
+        for host in hosts.hosts() {
+            let backend: Arc<dyn Backend> = Arc::new(host.backend().clone());
+            forget_on(&guard.for_host(backend), model)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    forget_on(guard, model)
+}
+
+fn forget_on(guard: &ResidencyGuard, model: Option<&str>) -> Result<ExitCode, Failure> {
     let store = guard.fixes();
     let forgotten = store.forget(model).map_err(|err| {
         Failure::other(format!(
@@ -72,12 +93,10 @@ async fn verify(
     guard: &Arc<ResidencyGuard>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let defaults = conductor.defaults();
-    let model = defaults.model.clone();
-    let report = guard
-        .check(&model, &defaults.options, defaults.keep_alive)
-        .await?;
-    let generation = generate_sampling(conductor, guard.probe(), &model).await?;
+    if let Some(hosts) = conductor.backend().pool() {
+        return pool::verify(conductor, hosts, guard, json).await;
+    }
+    let (report, generation) = verify_host(conductor, conductor.backend(), guard).await?;
     let code = if report.resident {
         ExitCode::SUCCESS
     } else {
@@ -91,9 +110,25 @@ async fn verify(
     Ok(code)
 }
 
+/// Checks the configured model on `backend` with its `guard`, then generates a little.
+async fn verify_host(
+    conductor: &Conductor,
+    backend: &Arc<dyn Backend>,
+    guard: &ResidencyGuard,
+) -> Result<(ResidencyReport, Generation), Failure> {
+    let defaults = conductor.defaults();
+    let model = defaults.model.clone();
+    let report = guard
+        .check(&model, &defaults.options, defaults.keep_alive)
+        .await?;
+    let generation = generate_sampling(conductor, backend, guard.probe(), &model).await?;
+    Ok((report, generation))
+}
+
 /// A short generation with the configured options, sampling GPU utilisation every 50 ms.
 async fn generate_sampling(
     conductor: &Conductor,
+    backend: &Arc<dyn Backend>,
     probe: &Arc<dyn GpuProbe>,
     model: &str,
 ) -> Result<Generation, Failure> {
@@ -124,7 +159,7 @@ async fn generate_sampling(
     request.keep_alive = defaults.keep_alive;
     let mut timing = TokenTiming::start();
     let result = async {
-        let mut stream = conductor.backend().chat(request).await?;
+        let mut stream = backend.chat(request).await?;
         let mut generation = Generation::default();
         while let Some(event) = stream.next().await {
             match event? {
@@ -322,113 +357,4 @@ fn verify_json(report: &ResidencyReport, g: &Generation) -> serde_json::Value {
         })),
         "check_ms": report.check_time.as_secs_f64() * 1e3,
     })
-}
-
-async fn status(
-    conductor: &Conductor,
-    guard: &Arc<ResidencyGuard>,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    // The device view needs no Ollama: show it even when the server is down.
-    let running = match conductor.backend().server() {
-        Ok(server) => server.running_models().await,
-        Err(err) => Err(err),
-    };
-    let probe = Arc::clone(guard.probe());
-    let view = tokio::task::spawn_blocking(move || probe.snapshot())
-        .await
-        .unwrap_or(DeviceView::NoNvml {
-            reason: "the GPU probe failed".into(),
-        });
-    let fixes = guard.fixes().for_host();
-    if json {
-        let out = json!({
-            "device": device_json(&view),
-            "running": running.as_ref().ok().map(|r| r.iter().map(running_json).collect::<Vec<_>>()),
-            "ollama_error": running.as_ref().err().map(ToString::to_string),
-            "remembered_fixes": fixes,
-            "policy": guard.policy().to_string(),
-        });
-        outln!("{out:#}")?;
-        return running.map(|_| ExitCode::SUCCESS).map_err(Failure::from);
-    }
-    match &view {
-        DeviceView::Devices { driver, gpus } if !gpus.is_empty() => {
-            let rows: Vec<Vec<String>> = gpus
-                .iter()
-                .map(|g| {
-                    vec![
-                        g.index.to_string(),
-                        g.name.clone(),
-                        format!("{} / {}", gib(g.memory_used), gib(g.memory_total)),
-                        g.utilization
-                            .map_or_else(|| "-".into(), |u| format!("{u}%")),
-                        g.processes
-                            .iter()
-                            .map(|p| {
-                                format!(
-                                    "{} {}",
-                                    p.label(),
-                                    p.used_memory.map_or_else(String::new, gib)
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ]
-                })
-                .collect();
-            outln!(
-                "{}",
-                table(&["GPU", "NAME", "MEMORY", "UTIL", "PROCESSES"], &rows)
-            )?;
-            if let Some(driver) = driver {
-                outln!("driver {driver}")?;
-            }
-        }
-        other => outln!("{}", device_line(other))?,
-    }
-    outln!()?;
-    let running = running?;
-    if running.is_empty() {
-        outln!("no model loaded in Ollama")?;
-    } else {
-        let rows: Vec<Vec<String>> = running
-            .iter()
-            .map(|r| {
-                vec![
-                    r.name.clone(),
-                    bytes(r.size),
-                    r.processor().to_string(),
-                    r.context_length
-                        .map_or_else(|| "-".into(), |c| c.to_string()),
-                    r.expires_at.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        outln!(
-            "{}",
-            table(&["NAME", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], &rows)
-        )?;
-    }
-    print_remembered_fixes(&fixes, guard.policy())?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_remembered_fixes(
-    fixes: &[conductor_core::gpu::RememberedFix],
-    policy: GpuPolicy,
-) -> Result<(), Failure> {
-    if fixes.is_empty() {
-        return Ok(());
-    }
-    let applied = if policy == GpuPolicy::Fix {
-        "applied now"
-    } else {
-        "applied under --gpu-policy fix"
-    };
-    outln!("\nGPU fixes remembered ({applied}; `conductor gpu forget` drops them):")?;
-    for line in output::remembered_fix_lines(fixes) {
-        outln!("  {line}")?;
-    }
-    Ok(())
 }

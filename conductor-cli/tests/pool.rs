@@ -1,0 +1,144 @@
+//! The `conductor` binary against a pool of stand-ins (`CONDUCTOR_OLLAMA_HOSTS`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use conductor_tests::{Residency, StandIn};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conductor");
+
+/// A command with a clean environment and the pool in `CONDUCTOR_OLLAMA_HOSTS`.
+fn command(home: &Path, hosts: &[&StandIn]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "OLLAMA_HOST",
+        "CONDUCTOR_OLLAMA_HOSTS",
+        "CONDUCTOR_CONFIG",
+        "CONDUCTOR_MODEL",
+        "CONDUCTOR_PERSONALITY",
+        "CONDUCTOR_GPU_POLICY",
+        "CONDUCTOR_OLLAMA_TOKEN",
+        "CONDUCTOR_LOG",
+        "CONDUCTOR_STATE_DIR",
+        "NO_COLOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let hosts: Vec<String> = hosts.iter().map(|s| s.host()).collect();
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("CONDUCTOR_OLLAMA_HOSTS", hosts.join(","))
+        .stdin(Stdio::null());
+    cmd
+}
+
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn shown(standin: &StandIn) -> String {
+    conductor_core::OllamaHost::parse(&standin.host())
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_verify_checks_every_host_and_names_the_one_not_on_the_gpu() {
+    let (a, b) = (StandIn::start().await, StandIn::start().await);
+    let home = tempfile::tempdir().unwrap();
+    for s in [&a, &b] {
+        s.set_residency("m3b-4k", Residency::gpu(4_152_782_848).context(4096));
+    }
+    let mut cmd = command(home.path(), &[&a, &b]);
+    cmd.args(["gpu", "verify", "-m", "m3b-4k"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.matches("✓ fully on the GPU").count(), 2, "{stdout}");
+    assert!(stdout.contains(&format!("host {}", shown(&a))), "{stdout}");
+    assert!(stdout.contains(&format!("host {}", shown(&b))), "{stdout}");
+
+    b.set_residency(
+        "m3b-4k",
+        Residency::split(4_152_782_848, 1_000_000_000).context(4096),
+    );
+    b.evict_all();
+    let mut cmd = command(home.path(), &[&a, &b]);
+    cmd.args(["gpu", "verify", "-m", "m3b-4k"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("1 of 2 hosts: {}", shown(&b))),
+        "{stderr}"
+    );
+    assert!(stdout.contains("✗ not fully on the GPU"), "{stdout}");
+
+    let mut cmd = command(home.path(), &[&a, &b]);
+    cmd.args(["gpu", "verify", "-m", "m3b-4k", "--json"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["resident"], false);
+    assert_eq!(v["not_resident"][0], shown(&b));
+    assert_eq!(v["hosts"][0]["resident"], true);
+    assert_eq!(v["hosts"][1]["host"], shown(&b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_status_and_ask_use_the_pool() {
+    let (a, b) = (StandIn::start().await, StandIn::start().await);
+    let home = tempfile::tempdir().unwrap();
+    b.reply_with(&["from", " b"]);
+    a.reply_with(&["from", " a"]);
+    let mut cmd = command(home.path(), &[&a, &b]);
+    cmd.args(["ask", "-m", "tiny", "hi"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "from a\n");
+
+    let mut cmd = command(home.path(), &[&a, &b]);
+    cmd.args(["gpu", "status", "--json"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["hosts"][0]["host"], shown(&a));
+    assert_eq!(v["hosts"][0]["running"][0]["name"], "tiny:latest");
+    assert_eq!(v["hosts"][1]["running"].as_array().unwrap().len(), 0);
+
+    // A pool with a host down still shows the others, and says which one is down.
+    drop(b);
+    let mut cmd = command(home.path(), &[&a]);
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    cmd.env("CONDUCTOR_OLLAMA_HOSTS", format!("{},{dead}", a.host()));
+    cmd.args(["gpu", "status"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("cannot reach it"), "{stdout}");
+    assert!(stdout.contains("tiny:latest"), "{stdout}");
+}
