@@ -8,8 +8,7 @@ use std::time::Duration;
 use conductor_core::backend::LoadRequest;
 use conductor_core::gpu::Cause;
 use conductor_core::{
-    AnswerStream, Backend, Conductor, Error, GpuPolicy, OllamaHost, RunnerOptions, Settings,
-    collect_answer,
+    AnswerStream, Conductor, Error, GpuPolicy, OllamaHost, RunnerOptions, Settings, collect_answer,
 };
 use conductor_tests::{Fault, Reply, Residency, StandIn};
 
@@ -254,4 +253,37 @@ async fn the_pool_as_a_model_server_lists_every_host() {
         1
     );
     assert!(conductor.backend().endpoint().starts_with("pool of 2"));
+}
+
+/// The cost of placing a conversation grows with the pool: one `/api/ps` per host, polled
+/// `FAN_OUT` (16) at a time. A hundred stand-ins: one poll each,
+/// the conversation lands on the one host where the model is resident, and a second turn polls
+/// nothing. (docs/scale-out.md has the arithmetic.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placing_a_conversation_on_100_hosts_polls_each_once_and_a_turn_polls_none() {
+    let mut hosts = Vec::new();
+    for _ in 0..100 {
+        hosts.push(StandIn::start().await);
+    }
+    preload(&hosts[57]).await;
+    let refs: Vec<&StandIn> = hosts.iter().collect();
+    let conductor = pool(&refs, GpuPolicy::Enforce);
+    let mut chat = conductor.chat();
+    let started = std::time::Instant::now();
+    chat.send_collect("hello").await.unwrap();
+    let placed_in = started.elapsed();
+    assert_eq!(chat.pool_host(), Some(57));
+    let polls: usize = hosts.iter().map(|h| h.requests_to("/api/ps").len()).sum();
+    // One poll per host to place it, plus the chosen host's guard (one /api/ps, cached after).
+    assert_eq!(polls, 101);
+    let started = std::time::Instant::now();
+    chat.send_collect("again").await.unwrap();
+    let turn = started.elapsed();
+    let after: usize = hosts.iter().map(|h| h.requests_to("/api/ps").len()).sum();
+    assert_eq!(after, polls);
+    eprintln!(
+        "100 hosts: placed in {} ms ({polls} /api/ps), next turn {} ms (none)",
+        placed_in.as_millis(),
+        turn.as_millis()
+    );
 }

@@ -132,7 +132,10 @@ async fn a_chat_fails_over_when_its_real_host_is_killed() {
     chat.send_collect("Hello.").await.unwrap();
     let home = chat.pool_host().unwrap();
     assert_eq!(home, 0, "the chat should start on the first host");
-    let status = std::process::Command::new("kill").arg(&pid).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .arg(&pid)
+        .status()
+        .unwrap();
     assert!(status.success());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();

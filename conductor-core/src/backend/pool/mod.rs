@@ -29,7 +29,7 @@ use super::{Backend, ChatRequest, ChatStream, ModelServer, OllamaBackend};
 use crate::error::{Error, Result};
 
 pub use health::{Backoff, HostHealth};
-pub use route::{LOAD_COST, Picked, Route};
+pub use route::{FAN_OUT, LOAD_COST, PS_TIMEOUT, Picked, Route};
 
 /// Several Ollama hosts behind one [`Backend`] and [`ModelServer`]; see the module
 /// documentation. Cheap to clone; clones share the hosts' health and load counts.
