@@ -345,7 +345,7 @@ impl Settings {
                     .into(),
             });
         }
-        let (host, hosts) = pool(merged.ollama.host, merged.ollama.hosts)?;
+        let (host, hosts) = layer::address(merged.ollama.host, merged.ollama.hosts)?;
         Ok(Self {
             host,
             hosts,
@@ -381,39 +381,6 @@ impl Settings {
             Ok(settings) => settings,
             Err(_) => unreachable_defaults(),
         }
-    }
-}
-
-/// The address from the merged layer: a pool of two or more hosts (the first also as `host`),
-/// or one host.
-fn pool(
-    host: Option<OllamaHost>,
-    hosts: Option<Vec<OllamaHost>>,
-) -> Result<(OllamaHost, Vec<OllamaHost>), ConfigError> {
-    let Some(hosts) = hosts else {
-        return Ok((host.unwrap_or_default(), Vec::new()));
-    };
-    let invalid = |value: String, reason: &str| ConfigError::Invalid {
-        field: "ollama.hosts",
-        value,
-        origin: "configuration".into(),
-        reason: reason.into(),
-    };
-    for (at, one) in hosts.iter().enumerate() {
-        if hosts[..at].iter().any(|h| h.url() == one.url()) {
-            return Err(invalid(
-                one.to_string(),
-                "listed twice: name each host of the pool once",
-            ));
-        }
-    }
-    match hosts.as_slice() {
-        [] => Err(invalid(
-            "[]".into(),
-            "an empty pool: list hosts such as [\"gpu1:11434\", \"gpu2:11434\"], or use ollama.host",
-        )),
-        [one] => Ok((one.clone(), Vec::new())),
-        [first, ..] => Ok((first.clone(), hosts.clone())),
     }
 }
 
