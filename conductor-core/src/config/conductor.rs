@@ -3,23 +3,23 @@
 use std::sync::Arc;
 
 use super::Settings;
-use crate::backend::{Backend, OllamaBackend};
+use crate::backend::{Backend, BackendKind, OllamaBackend, OpenAiBackend};
 use crate::conductor::{Conductor, RequestDefaults};
 use crate::error::{ConfigError, Error, ReadProblem, Result, read_small_file};
 use crate::gpu::{FixStore, GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
 use crate::personality::PersonalityCatalog;
 
 impl Conductor {
-    /// Builds everything from validated settings: the Ollama backend, the personality catalog
+    /// Builds everything from validated settings: the backend (Ollama, or an OpenAI-compatible
+    /// server when `backend.kind` is `openai`), the personality catalog
     /// (built-ins plus the configured directories) and the configured personality.
     ///
     /// # Errors
     /// When the personality cannot be loaded or the HTTP client cannot be built.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let mut builder = OllamaBackend::builder(settings.host.clone());
-        if let Some(path) = &settings.ca_cert {
+        let ca_cert = match &settings.ca_cert {
             // A certificate bundle is text of a few KiB; a FIFO or a huge file is refused.
-            let pem = read_small_file(path, 1 << 20).map_err(|problem| {
+            Some(path) => Some(read_small_file(path, 1 << 20).map_err(|problem| {
                 Error::Config(ConfigError::Invalid {
                     field: "ollama.ca_cert",
                     value: path.display().to_string(),
@@ -31,14 +31,37 @@ impl Conductor {
                         }
                     },
                 })
-            })?;
-            builder = builder.ca_certificate(pem.into_bytes());
-        }
-        let backend = builder
-            .token(settings.token.clone())
-            .timeouts(settings.timeouts)
-            .retry(settings.retry)
-            .build()?;
+            })?),
+            None => None,
+        };
+        let backend: Arc<dyn Backend> = match settings.backend {
+            BackendKind::OpenAi => {
+                let mut builder = OpenAiBackend::builder(settings.host.clone());
+                if let Some(pem) = ca_cert {
+                    builder = builder.ca_certificate(pem.into_bytes());
+                }
+                Arc::new(
+                    builder
+                        .token(settings.token.clone())
+                        .timeouts(settings.timeouts)
+                        .retry(settings.retry)
+                        .build()?,
+                )
+            }
+            BackendKind::Ollama => {
+                let mut builder = OllamaBackend::builder(settings.host.clone());
+                if let Some(pem) = ca_cert {
+                    builder = builder.ca_certificate(pem.into_bytes());
+                }
+                Arc::new(
+                    builder
+                        .token(settings.token.clone())
+                        .timeouts(settings.timeouts)
+                        .retry(settings.retry)
+                        .build()?,
+                )
+            }
+        };
         let catalog = PersonalityCatalog::with_dirs(settings.personality_dirs.clone());
         let personality = catalog.load(settings.personality.as_str())?;
         let defaults = RequestDefaults {
@@ -48,7 +71,6 @@ impl Conductor {
             keep_alive: settings.keep_alive,
             think: settings.think,
         };
-        let backend: Arc<dyn Backend> = Arc::new(backend);
         // NVML sees only this machine's GPUs: for a remote server, rely on /api/ps alone.
         let probe: Arc<dyn GpuProbe> = if backend.is_local() {
             Arc::new(NvmlProbe)
