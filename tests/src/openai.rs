@@ -327,9 +327,8 @@ async fn write_reply(socket: &mut TcpStream, reply: OpenAiReply) -> std::io::Res
         socket.write_all(head.as_bytes()).await?;
         return socket.write_all(body.as_bytes()).await;
     }
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
     socket.write_all(head.as_bytes()).await?;
     let bytes = body.as_bytes();
     let pieces: Vec<&[u8]> = if reply.split == 0 {

@@ -210,10 +210,7 @@ async fn the_bearer_token_is_sent_and_a_401_says_which_credentials() {
     settings.token = Some(Secret::new("sk-right".to_owned()));
     let conductor = Conductor::from_settings(&settings).unwrap();
     assert_eq!(conductor.ask_collect("Hi").await.unwrap().content, "Hello!");
-    assert_eq!(
-        conductor.backend().list_models().await.unwrap()[0].name,
-        "m"
-    );
+    assert_eq!(conductor.backend().models().await.unwrap()[0].name, "m");
 }
 
 #[tokio::test]
@@ -303,7 +300,7 @@ async fn real_ollama_v1_answers_streams_usage_and_lists_models() {
     assert_eq!(first.content, again.content);
     let stream = conductor.ask("Hi").await.unwrap();
     assert!(collect_answer(stream).await.is_ok());
-    let models = conductor.backend().list_models().await.unwrap();
+    let models = conductor.backend().models().await.unwrap();
     assert!(
         models.iter().any(|m| m.name.starts_with("tiny-det")),
         "{models:?}"

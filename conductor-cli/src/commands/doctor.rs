@@ -148,7 +148,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
 
     // The model.
     let model = &settings.model;
-    match backend.list_models().await {
+    match backend.models().await {
         Ok(models)
             if models
                 .iter()

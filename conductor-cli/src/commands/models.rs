@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
             None => Ok(Vec::new()),
         }
     };
-    let (models, running) = tokio::try_join!(backend.list_models(), running)?;
+    let (models, running) = tokio::try_join!(backend.models(), running)?;
     let rows: Vec<Vec<String>> = models
         .iter()
         .map(|m| {

@@ -77,7 +77,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`Error::Unsupported`] when the backend cannot list models; else backend errors.
-    async fn list_models(&self) -> Result<Vec<LocalModel>> {
+    async fn models(&self) -> Result<Vec<LocalModel>> {
         match self.model_server() {
             Some(server) => server.list_models().await,
             None => Err(Error::Unsupported {

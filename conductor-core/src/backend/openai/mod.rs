@@ -208,7 +208,7 @@ impl Backend for OpenAiBackend {
 
     /// `GET {base}/models`: names only (`id`); sizes are not reported (0), the date is the
     /// `created` time when the server gives one.
-    async fn list_models(&self) -> Result<Vec<LocalModel>> {
+    async fn models(&self) -> Result<Vec<LocalModel>> {
         #[derive(Deserialize)]
         struct List {
             #[serde(default)]
