@@ -286,6 +286,7 @@ async fn real_ollama_v1_answers_streams_usage_and_lists_models() {
     let mut settings = settings(&base);
     settings.model = "tiny-det".into();
     settings.options.num_predict = Some(8);
+    settings.options.temperature = Some(0.0);
     let conductor = Conductor::from_settings(&settings).unwrap();
     let first = conductor.ask_collect("Count to five.").await.unwrap();
     let completion = first.completion.clone().unwrap();
