@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use conductor_core::GpuPolicy;
 use conductor_core::config::{ConfigLayer, ConfigSources, OllamaHost};
+use conductor_core::{BackendKind, GpuPolicy};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -13,7 +13,7 @@ Exit codes:
   2    usage error (bad flag or argument, unreadable input)
   3    the model is not fully on the GPU under the `enforce` policy, or GPU memory ran out
   4    Ollama unreachable, an HTTP error, or an answer cut short
-  5    model not found on the Ollama server
+  5    model not found on the server
   6    bad configuration or personality file
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP";
 
@@ -30,7 +30,12 @@ pub struct Cli {
 /// Options every command understands.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Ollama address (any form OLLAMA_HOST accepts) [env: OLLAMA_HOST]
+    /// Which server: ollama, or openai (an OpenAI-compatible server such as vLLM; give its base
+    /// URL with --host, e.g. http://gpu-box:8000/v1) [env: CONDUCTOR_BACKEND] [default: ollama]
+    #[arg(long, global = true, value_enum, value_name = "KIND")]
+    pub backend: Option<BackendArg>,
+    /// Ollama address (any form OLLAMA_HOST accepts), or the base URL of an OpenAI-compatible
+    /// server [env: OLLAMA_HOST]
     // Parsed in `sources`, not by clap: clap quotes a rejected value whole, and an address may
     // hold a password.
     #[arg(long, global = true, value_name = "HOST")]
@@ -62,6 +67,25 @@ pub struct GlobalArgs {
     /// text you ask, logged only when named: 'debug,prompts=trace') [env: CONDUCTOR_LOG]
     #[arg(long, global = true, value_name = "FILTER")]
     pub log: Option<String>,
+}
+
+/// `--backend` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// Ollama's own API: chat, models, residency
+    Ollama,
+    /// An OpenAI-compatible server (/v1/chat/completions): chat and model lists; residency is
+    /// not reported
+    Openai,
+}
+
+impl From<BackendArg> for BackendKind {
+    fn from(value: BackendArg) -> Self {
+        match value {
+            BackendArg::Ollama => Self::Ollama,
+            BackendArg::Openai => Self::OpenAi,
+        }
+    }
 }
 
 /// `--gpu-policy` values.
@@ -108,6 +132,7 @@ impl GlobalArgs {
                 ))
             })?);
         }
+        flags.backend.kind = self.backend.map(Into::into);
         flags.model = self.model.clone();
         if let Some(name) = &self.personality {
             flags.personality = Some(conductor_core::PersonalityName::new(name)?);

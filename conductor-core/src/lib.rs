@@ -34,7 +34,9 @@
 //!
 //! - [`backend`]: the [`Backend`] trait (one required method: the streaming chat primitive,
 //!   yielding [`StreamEvent`]s), the optional [`ModelServer`] capability (models, residency,
-//!   pulls), and [`OllamaBackend`], which has both, with our own line-buffered NDJSON decoding.
+//!   pulls), and [`OllamaBackend`], which has both, with our own line-buffered NDJSON decoding;
+//!   [`OpenAiBackend`] speaks to OpenAI-compatible servers (vLLM, llama-server, ...) over SSE,
+//!   chat and model lists only.
 //!   `examples/custom_backend.rs` implements a backend in a few dozen lines.
 //! - [`personality`]: personalities as strict TOML files; [`compose`]: the pure function that
 //!   turns one into the system message.
@@ -61,9 +63,9 @@ pub mod personality;
 pub mod text;
 
 pub use backend::{
-    Answer, Backend, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats, KeepAlive,
-    Message, ModelServer, OllamaBackend, Processor, Role, RunnerOptions, RunningModel, StreamEvent,
-    TokenTiming, collect_answer,
+    Answer, Backend, BackendKind, ChatRequest, ChatStream, Completion, DoneReason, GenerationStats,
+    KeepAlive, Message, ModelServer, OllamaBackend, OpenAiBackend, Processor, Role, RunnerOptions,
+    RunningModel, StreamEvent, TokenTiming, collect_answer,
 };
 pub use backend::{OllamaHost, Secret};
 pub use compose::compose;

@@ -133,11 +133,7 @@ impl Runtime {
                 let backend = Arc::clone(&self.backend);
                 let events = self.events.clone();
                 tokio::spawn(async move {
-                    let models = match backend.server() {
-                        Ok(server) => server.list_models().await,
-                        Err(err) => Err(err),
-                    }
-                    .map_err(|e| e.to_string());
+                    let models = backend.models().await.map_err(|e| e.to_string());
                     events.send(Event::Models(models));
                 });
             }

@@ -126,30 +126,29 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         }
     };
     let backend = Arc::clone(conductor.backend());
-    let server = match backend.server() {
-        Ok(server) => server,
-        Err(err) => {
-            report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
-            return finish(report);
-        }
-    };
-
-    // Ollama.
-    match server.version().await {
-        Ok(version) => report.ok(
-            "Ollama",
-            &format!("version {version} at {}", backend.endpoint()),
+    match backend.model_server() {
+        Some(server) => match server.version().await {
+            Ok(version) => report.ok(
+                "Ollama",
+                &format!("version {version} at {}", backend.endpoint()),
+            ),
+            Err(err) => {
+                report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
+                print_device(&mut report, &conductor);
+                return finish(report);
+            }
+        },
+        // An OpenAI-compatible server has no version endpoint: the model list below is the
+        // reachability check.
+        None => report.info(
+            "server",
+            &format!("{} server at {}", settings.backend, backend.endpoint()),
         ),
-        Err(err) => {
-            report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
-            print_device(&mut report, &conductor);
-            return finish(report);
-        }
     }
 
     // The model.
     let model = &settings.model;
-    match server.list_models().await {
+    match backend.models().await {
         Ok(models)
             if models
                 .iter()
@@ -168,13 +167,31 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Some(format!("`ollama pull {model}` or `conductor pull {model}`")),
+            Some(if backend.model_server().is_some() {
+                format!("`ollama pull {model}` or `conductor pull {model}`")
+            } else {
+                "use one of the models listed: this server serves those it was started with"
+                    .to_owned()
+            }),
         ),
         Err(err) => report.fail(OLLAMA, "model list", &err.to_string(), err.hint()),
     }
 
     // Residency, checked the way a request would load the model.
-    if report.worst.is_none()
+    if report.worst.is_none() && backend.model_server().is_none() {
+        report.info(
+            "residency",
+            &if settings.gpu_policy == conductor_core::GpuPolicy::Off {
+                "not reported by this server (policy off: not checked)".to_owned()
+            } else {
+                format!(
+                    "not reported by this server; under policy {} requests are admitted as \
+                     asked, with a notice (never a refusal)",
+                    settings.gpu_policy
+                )
+            },
+        );
+    } else if report.worst.is_none()
         && let Some(guard) = conductor.guard()
     {
         let defaults = conductor.defaults();

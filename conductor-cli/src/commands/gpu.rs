@@ -93,6 +93,10 @@ async fn verify(
     guard: &Arc<ResidencyGuard>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
+    if conductor.backend().model_server().is_none() {
+        let model = conductor.defaults().model.clone();
+        return verify_unreported(conductor, guard, &model, json).await;
+    }
     if let Some(hosts) = conductor.backend().pool() {
         return pool::verify(conductor, hosts, guard, json).await;
     }
@@ -108,6 +112,104 @@ async fn verify(
         print_verdict(&report, &generation)?;
     }
     Ok(code)
+}
+
+/// `gpu verify` against a server that does not report residency (an OpenAI-compatible one):
+/// the generation is measured and shown, the residency is said to be unknown, and the exit is
+/// 4 (cannot verify), never 0 with a ✓ nor 3 (a claim nobody measured).
+async fn verify_unreported(
+    conductor: &Conductor,
+    guard: &Arc<ResidencyGuard>,
+    model: &str,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let generation =
+        generate_sampling(conductor, conductor.backend(), guard.probe(), model).await?;
+    let endpoint = conductor.backend().endpoint();
+    if json {
+        outln!(
+            "{:#}",
+            json!({
+                "model": model,
+                "resident": null,
+                "residency": NOT_REPORTED,
+                "endpoint": endpoint,
+                "generation": generation_json(&generation),
+            })
+        )?;
+    } else {
+        let mut rows = vec![
+            vec!["model".into(), model.to_owned()],
+            vec!["server".into(), endpoint.clone()],
+            vec!["residency".into(), NOT_REPORTED.into()],
+        ];
+        rows.extend(generation_rows(&generation));
+        let verdict = paint(
+            output::stdout_color(),
+            style::WARN,
+            "? cannot verify: the server does not say where the model runs",
+        );
+        rows.push(vec!["verdict".into(), verdict]);
+        outln!("{}", table(&["CHECK", "RESULT"], &rows))?;
+    }
+    Err(Failure::Reported(Box::new(Failure::Core(
+        conductor_core::Error::Unsupported {
+            capability: "residency reports",
+            endpoint,
+        },
+    ))))
+}
+
+/// What `gpu verify`, `gpu status` and `doctor` say of a server without residency reports.
+pub(super) const NOT_REPORTED: &str = "not reported by this server";
+
+fn generation_rows(generation: &Generation) -> Vec<Vec<String>> {
+    vec![
+        vec![
+            "GPU utilisation".into(),
+            generation.util_avg.map_or_else(
+                || "not sampled".into(),
+                |avg| {
+                    format!(
+                        "{avg:.0}% average, {}% peak during generation ({} samples)",
+                        generation.util_max.unwrap_or(0),
+                        generation.samples
+                    )
+                },
+            ),
+        ],
+        vec![
+            "tokens/s".into(),
+            format!(
+                "{} as received · {} by the server ({} tokens)",
+                generation
+                    .client_rate
+                    .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
+                generation
+                    .server_rate
+                    .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
+                generation.tokens
+            ),
+        ],
+        vec![
+            "time to first token".into(),
+            generation
+                .ttft
+                .map_or_else(|| "-".into(), |t| format!("{} ms", t.as_millis())),
+        ],
+    ]
+}
+
+fn generation_json(g: &Generation) -> serde_json::Value {
+    json!({
+        "tokens": g.tokens,
+        "tokens_per_s_client": g.client_rate,
+        "tokens_per_s_server": g.server_rate,
+        "ttft_ms": g.ttft.map(|t| t.as_secs_f64() * 1e3),
+        "gpu_utilization_avg": g.util_avg,
+        "gpu_utilization_max": g.util_max,
+        "samples": g.samples,
+    })
 }
 
 /// Checks the configured model on `backend` with its `guard`, then generates a little.

@@ -14,15 +14,27 @@ use crate::output::{bytes, table};
 pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
-    let backend = conductor.backend().server()?;
-    let (models, running) = tokio::try_join!(backend.list_models(), backend.running_models())?;
+    let backend = conductor.backend();
+    // A server without a model server (an OpenAI-compatible one) lists names only: its
+    // PROCESSOR column stays empty, since it reports no residency.
+    let running = async {
+        match backend.model_server() {
+            Some(server) => server.running_models().await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let (models, running) = tokio::try_join!(backend.models(), running)?;
     let rows: Vec<Vec<String>> = models
         .iter()
         .map(|m| {
             let run = running.iter().find(|r| r.is_model(&m.name));
             vec![
                 m.name.clone(),
-                bytes(m.size),
+                if m.size == 0 {
+                    String::new()
+                } else {
+                    bytes(m.size)
+                },
                 run.map_or_else(String::new, |r| r.processor().to_string()),
                 run.and_then(|r| r.context_length)
                     .map_or_else(String::new, |c| c.to_string()),

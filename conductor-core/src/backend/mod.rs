@@ -5,8 +5,10 @@
 //! (the Ollama one, a scripted fake in tests, one of your own) without touching personalities
 //! or frontends.
 
+mod kind;
 mod models;
 pub(crate) mod ollama;
+mod openai;
 pub mod pool;
 mod request;
 mod response;
@@ -18,6 +20,7 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
+pub use kind::BackendKind;
 pub use models::{
     LoadReport, LoadRequest, LocalModel, ModelDetails, ModelFamily, Processor, PullProgress,
     RunningModel, ServerVersion, same_model,
@@ -26,6 +29,7 @@ pub use ollama::{
     OllamaBackend, OllamaBackendBuilder, OllamaHost, RetryPolicy, Secret, Timeouts,
     decode_chat_stream,
 };
+pub use openai::{OpenAiBackend, OpenAiBackendBuilder, decode_sse_chat_stream};
 pub use pool::{PoolBackend, PoolHost};
 pub use request::{ChatRequest, KeepAlive, Message, Role, RunnerOptions};
 pub use response::{Completion, DoneReason, GenerationStats, StreamEvent};
@@ -73,6 +77,23 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// turns, and admits it with that host's residency guard.
     fn pool(&self) -> Option<&pool::PoolBackend> {
         None
+    }
+
+    /// The models the server offers, for `models` commands and pickers.
+    ///
+    /// Provided: the model server's list when there is one. A backend without a model server
+    /// that can still list its models (an OpenAI-compatible server's `/v1/models`) overrides it.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when the backend cannot list models; else backend errors.
+    async fn models(&self) -> Result<Vec<LocalModel>> {
+        match self.model_server() {
+            Some(server) => server.list_models().await,
+            None => Err(Error::Unsupported {
+                capability: "a model list",
+                endpoint: self.endpoint(),
+            }),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::Settings;
-use crate::backend::{Backend, OllamaBackend, OllamaHost, PoolBackend};
+use crate::backend::{Backend, BackendKind, OllamaBackend, OllamaHost, OpenAiBackend, PoolBackend};
 use crate::conductor::{Conductor, RequestDefaults};
 use crate::error::{ConfigError, Error, ReadProblem, Result, read_small_file};
 use crate::gpu::{FixStore, GpuProbe, NvmlProbe, RemoteProbe, ResidencyGuard};
@@ -16,7 +16,19 @@ impl Conductor {
     /// # Errors
     /// When the personality cannot be loaded or the HTTP client cannot be built.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let backend: Arc<dyn Backend> = if settings.hosts.len() > 1 {
+        let backend: Arc<dyn Backend> = if settings.backend == BackendKind::OpenAi {
+            let mut builder = OpenAiBackend::builder(settings.host.clone());
+            if let Some(pem) = ca_certificate(settings)? {
+                builder = builder.ca_certificate(pem);
+            }
+            Arc::new(
+                builder
+                    .token(settings.token.clone())
+                    .timeouts(settings.timeouts)
+                    .retry(settings.retry)
+                    .build()?,
+            )
+        } else if settings.hosts.len() > 1 {
             let hosts = settings
                 .hosts
                 .iter()
@@ -66,26 +78,32 @@ impl Conductor {
 /// The backend of one Ollama host, with the configured credentials, timeouts and retries.
 fn ollama_backend(settings: &Settings, host: &OllamaHost) -> Result<OllamaBackend> {
     let mut builder = OllamaBackend::builder(host.clone());
-    if let Some(path) = &settings.ca_cert {
-        // A certificate bundle is text of a few KiB; a FIFO or a huge file is refused.
-        let pem = read_small_file(path, 1 << 20).map_err(|problem| {
-            Error::Config(ConfigError::Invalid {
-                field: "ollama.ca_cert",
-                value: path.display().to_string(),
-                origin: "configuration".into(),
-                reason: match problem {
-                    ReadProblem::Io(err) => format!("cannot read it: {err}"),
-                    ReadProblem::Refused(why) => {
-                        format!("will not read it: {why}")
-                    }
-                },
-            })
-        })?;
-        builder = builder.ca_certificate(pem.into_bytes());
+    if let Some(pem) = ca_certificate(settings)? {
+        builder = builder.ca_certificate(pem);
     }
     builder
         .token(settings.token.clone())
         .timeouts(settings.timeouts)
         .retry(settings.retry)
         .build()
+}
+
+/// The configured certificate authority (`ollama.ca_cert`), read defensively: a bundle is text
+/// of a few KiB; a FIFO or a huge file is refused.
+fn ca_certificate(settings: &Settings) -> Result<Option<Vec<u8>>> {
+    let Some(path) = &settings.ca_cert else {
+        return Ok(None);
+    };
+    let pem = read_small_file(path, 1 << 20).map_err(|problem| {
+        Error::Config(ConfigError::Invalid {
+            field: "ollama.ca_cert",
+            value: path.display().to_string(),
+            origin: "configuration".into(),
+            reason: match problem {
+                ReadProblem::Io(err) => format!("cannot read it: {err}"),
+                ReadProblem::Refused(why) => format!("will not read it: {why}"),
+            },
+        })
+    })?;
+    Ok(Some(pem.into_bytes()))
 }

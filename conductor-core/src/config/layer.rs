@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::DEFAULT_MODEL;
 use crate::backend::ollama::{OllamaHost, Secret, redact_address};
-use crate::backend::{KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
+use crate::backend::{BackendKind, KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
 use crate::duration::HumanDuration;
 use crate::error::{ConfigError, FileLocation};
 use crate::gpu::{GpuPolicy, MinFraction};
@@ -35,6 +35,15 @@ pub struct OllamaLayer {
     pub idle_timeout: Option<HumanDuration>,
     /// Retries when Ollama answers 429 or 503.
     pub max_retries: Option<u32>,
+}
+
+/// `[backend]`: which protocol the server speaks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendLayer {
+    /// `ollama` (the default) or `openai` (an OpenAI-compatible server; `ollama.host` is then
+    /// its base URL, e.g. `http://gpu-box:8000/v1`).
+    pub kind: Option<BackendKind>,
 }
 
 /// `[gpu]`: the residency policy.
@@ -66,7 +75,10 @@ pub struct ConfigLayer {
     /// Runner and sampling options sent with every request.
     #[serde(default)]
     pub options: RunnerOptions,
-    /// How to reach Ollama.
+    /// Which kind of server.
+    #[serde(default)]
+    pub backend: BackendLayer,
+    /// How to reach Ollama (or, with `backend.kind = "openai"`, the OpenAI-compatible server).
     #[serde(default)]
     pub ollama: OllamaLayer,
     /// The GPU-residency policy.
@@ -138,6 +150,12 @@ impl ConfigLayer {
             layer.ollama.hosts = Some(hosts);
         }
         layer.ollama.token = get("CONDUCTOR_OLLAMA_TOKEN").map(Secret::new);
+        if let Some(value) = get("CONDUCTOR_BACKEND") {
+            layer.backend.kind =
+                Some(value.parse().map_err(|reason| {
+                    invalid("backend.kind", "CONDUCTOR_BACKEND", value, reason)
+                })?);
+        }
         layer.model = get("CONDUCTOR_MODEL");
         if let Some(value) = get("CONDUCTOR_PERSONALITY") {
             layer.personality = Some(PersonalityName::new(&value).map_err(|err| {
@@ -175,6 +193,9 @@ impl ConfigLayer {
             think: self.think.or(lower.think),
             personality_dirs: self.personality_dirs.or(lower.personality_dirs),
             options: self.options.or(lower.options),
+            backend: BackendLayer {
+                kind: self.backend.kind.or(lower.backend.kind),
+            },
             ollama: OllamaLayer {
                 host,
                 hosts,
@@ -199,6 +220,9 @@ impl ConfigLayer {
         Self {
             model: Some(DEFAULT_MODEL.to_owned()),
             personality: PersonalityName::new(DEFAULT_PERSONALITY).ok(),
+            backend: BackendLayer {
+                kind: Some(BackendKind::default()),
+            },
             ollama: OllamaLayer {
                 host: Some(OllamaHost::default()),
                 hosts: None,

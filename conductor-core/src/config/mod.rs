@@ -16,6 +16,9 @@
 //! [options]          # runner options sent with every request
 //! num_ctx = 8192
 //!
+//! [backend]
+//! kind = "ollama"    # or "openai": an OpenAI-compatible server at ollama.host (…/v1)
+//!
 //! [ollama]
 //! host = "127.0.0.1:11434"   # or a pool: hosts = ["gpu1:11434", "gpu2:11434"]
 //! load_timeout = "5m"
@@ -33,7 +36,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
+use crate::backend::{BackendKind, KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
 use crate::error::{ConfigError, ReadProblem, read_small_file};
 use crate::personality::PersonalityName;
 
@@ -43,7 +46,7 @@ pub use crate::backend::ollama::{DEFAULT_HOST, OllamaHost, Secret, redact_addres
 pub use crate::duration::{HumanDuration, MAX_DURATION, format_duration, parse_duration};
 pub use crate::gpu::{GpuPolicy, MinFraction};
 pub use crate::personality::DEFAULT_PERSONALITY;
-pub use layer::{ConfigLayer, GpuLayer, OllamaLayer};
+pub use layer::{BackendLayer, ConfigLayer, GpuLayer, OllamaLayer};
 
 /// The model used when nothing else says.
 pub const DEFAULT_MODEL: &str = "llama3.2:3b";
@@ -56,6 +59,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("OLLAMA_HOST", "ollama.host"),
     ("CONDUCTOR_OLLAMA_HOSTS", "ollama.hosts"),
     ("CONDUCTOR_OLLAMA_TOKEN", "ollama.token"),
+    ("CONDUCTOR_BACKEND", "backend.kind"),
     ("CONDUCTOR_MODEL", "model"),
     ("CONDUCTOR_PERSONALITY", "personality"),
     ("CONDUCTOR_GPU_POLICY", "gpu.policy"),
@@ -88,7 +92,10 @@ impl fmt::Display for Origin {
 /// The validated, effective configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where Ollama listens (the first host of a pool).
+    /// Which kind of server `host` is: Ollama, or an OpenAI-compatible server.
+    pub backend: BackendKind,
+    /// Where Ollama listens (the first host of a pool); for [`BackendKind::OpenAi`], the
+    /// server's base URL (`…/v1`).
     pub host: OllamaHost,
     /// A pool of Ollama hosts (`ollama.hosts`, two or more); empty for a single host.
     pub hosts: Vec<OllamaHost>,
@@ -253,6 +260,7 @@ impl LoadedConfig {
                 (!l.options.is_empty())
                     .then(|| serde_json::to_string(&l.options).unwrap_or_else(|_| "?".to_owned()))
             }),
+            ("backend.kind", |l| l.backend.kind.map(|k| k.to_string())),
             ("ollama.host", |l| {
                 l.ollama.host.as_ref().map(ToString::to_string)
             }),
@@ -347,6 +355,7 @@ impl Settings {
         }
         let (host, hosts) = layer::address(merged.ollama.host, merged.ollama.hosts)?;
         Ok(Self {
+            backend: merged.backend.kind.unwrap_or_default(),
             host,
             hosts,
             token: merged.ollama.token,

@@ -194,3 +194,52 @@ fn a_bad_pool_names_the_key_or_the_variable() {
         .to_string();
     assert!(bad.contains("CONDUCTOR_OLLAMA_HOSTS"), "{bad}");
 }
+
+#[test]
+fn backend_kind_from_file_env_and_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[backend]\nkind = \"openai\"\n[ollama]\nhost = \"http://gpu:8000/v1\"\n",
+    )
+    .unwrap();
+    let load = |vars: &[(&str, &str)]| {
+        LoadedConfig::load_with(
+            ConfigSources {
+                config_file: Some(file.clone()),
+                ..ConfigSources::default()
+            },
+            &env(vars),
+            None,
+        )
+    };
+    let loaded = load(&[]).unwrap();
+    assert_eq!(loaded.settings.backend, BackendKind::OpenAi);
+    assert_eq!(
+        loaded.settings.host.join("/chat/completions"),
+        "http://gpu:8000/v1/chat/completions"
+    );
+    assert!(
+        loaded
+            .explain()
+            .iter()
+            .any(|l| l.key == "backend.kind" && l.value == "openai")
+    );
+    let loaded = load(&[("CONDUCTOR_BACKEND", "ollama")]).unwrap();
+    assert_eq!(loaded.settings.backend, BackendKind::Ollama);
+    let err = load(&[("CONDUCTOR_BACKEND", "vllm")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CONDUCTOR_BACKEND") && err.contains("ollama or openai"),
+        "{err}"
+    );
+    assert_eq!(Settings::defaults().backend, BackendKind::Ollama);
+    std::fs::write(&file, "[backend]\nkind = \"tgi\"\n").unwrap();
+    let err = load(&[]).unwrap_err().to_string();
+    assert!(
+        err.contains("c.toml:2:") && err.contains("ollama or openai"),
+        "{err}"
+    );
+}

@@ -36,7 +36,7 @@ pub enum Error {
     },
 
     /// The model is not present on the Ollama server (HTTP 404 `model 'x' not found`).
-    #[error("model '{model}' not found on the Ollama server")]
+    #[error("model '{model}' not found on the server")]
     ModelNotFound {
         /// The model name as requested.
         model: String,

@@ -137,7 +137,7 @@ impl Diagnosis {
         let model = &self.model;
         if self.cause == Cause::NotReported {
             return format!(
-                "GPU residency of model '{model}' is not reported by this backend: it runs unchecked"
+                "GPU residency of model '{model}' is not reported by this server: it runs unchecked"
             );
         }
         let placed = self

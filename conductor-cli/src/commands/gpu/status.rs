@@ -7,7 +7,7 @@ use conductor_core::gpu::{DeviceView, ResidencyGuard, gib};
 use conductor_core::{Conductor, GpuPolicy, RunningModel};
 use serde_json::json;
 
-use super::{device_json, device_line, pool, running_json};
+use super::{NOT_REPORTED, device_json, device_line, pool, running_json};
 use crate::exit::Failure;
 use crate::output::{self, bytes, outln, table};
 
@@ -25,6 +25,30 @@ pub(super) async fn status(
         });
     if let Some(hosts) = conductor.backend().pool() {
         return pool::status(hosts, guard, &view, json).await;
+    }
+    if conductor.backend().model_server().is_none() {
+        // An OpenAI-compatible server: say plainly that nobody measured where the model runs.
+        if json {
+            outln!(
+                "{:#}",
+                json!({
+                    "device": device_json(&view),
+                    "running": null,
+                    "residency": NOT_REPORTED,
+                    "endpoint": conductor.backend().endpoint(),
+                    "policy": guard.policy().to_string(),
+                })
+            )?;
+        } else {
+            print_device(&view)?;
+            outln!()?;
+            outln!(
+                "residency: {NOT_REPORTED} ({}); policy {} admits requests as asked",
+                conductor.backend().endpoint(),
+                guard.policy()
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let running = match conductor.backend().server() {
         Ok(server) => server.running_models().await,

@@ -19,7 +19,7 @@ impl OllamaBackend {
     /// Sends a request to `endpoint` (an API path such as `/api/ps`), retrying 429/503 with
     /// backoff, and turns HTTP errors into [`Error`]s. Connecting is bounded by the connect
     /// timeout, the wait for the response head by the load or idle timeout (`wait`).
-    pub(super) async fn send(
+    pub(in crate::backend) async fn send(
         &self,
         endpoint: &'static str,
         wait: Wait,
@@ -118,7 +118,7 @@ impl OllamaBackend {
     }
 
     /// Reads a whole (small) JSON body; waiting longer than the idle timeout for it is an error.
-    pub(super) async fn read_json<T: for<'de> Deserialize<'de>>(
+    pub(in crate::backend) async fn read_json<T: for<'de> Deserialize<'de>>(
         &self,
         response: reqwest::Response,
         endpoint: &'static str,
@@ -160,10 +160,45 @@ fn speaks_no_tls(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// An error body: Ollama's `{"error": "..."}`, the OpenAI shape `{"error": {"message": ...}}`
+/// (also Ollama's `/v1`), vLLM's `{"message": ...}` or a web framework's `{"detail": ...}`.
 #[derive(Deserialize)]
-struct ErrorBody<'a> {
+#[serde(untagged)]
+enum ErrorBody<'a> {
+    Plain {
+        #[serde(borrow)]
+        error: Cow<'a, str>,
+    },
+    OpenAi {
+        error: OpenAiError<'a>,
+    },
+    Message {
+        #[serde(borrow)]
+        message: Cow<'a, str>,
+    },
+    Detail {
+        #[serde(borrow)]
+        detail: Cow<'a, str>,
+    },
+}
+
+#[derive(Deserialize)]
+struct OpenAiError<'a> {
     #[serde(borrow)]
-    error: Cow<'a, str>,
+    message: Cow<'a, str>,
+}
+
+impl ErrorBody<'_> {
+    fn into_message(self) -> String {
+        match self {
+            Self::Plain { error: text }
+            | Self::OpenAi {
+                error: OpenAiError { message: text },
+            }
+            | Self::Message { message: text }
+            | Self::Detail { detail: text } => text.into_owned(),
+        }
+    }
 }
 
 /// The missing model a 404 names. Decided by the status and the route, not by one wording:
@@ -172,7 +207,11 @@ struct ErrorBody<'a> {
 /// model is a missing model whatever its words; a router's `404 page not found` (an unknown
 /// path: an old server or a proxy) is not.
 fn missing_model(status: u16, message: &str, model: Option<&str>) -> Option<String> {
-    if status != 404 || message.contains("page not found") {
+    // `404 page not found` is Go's router, `Not Found` a Python one (FastAPI in vLLM).
+    if status != 404
+        || message.contains("page not found")
+        || message.eq_ignore_ascii_case("not found")
+    {
         return None;
     }
     let quoted = message.strip_prefix("model ").and_then(|rest| {
@@ -205,7 +244,7 @@ async fn error_message(response: reqwest::Response) -> String {
         _ => return String::new(),
     };
     serde_json::from_slice::<ErrorBody<'_>>(&body)
-        .map_or_else(|_| excerpt(body.trim_ascii()), |b| b.error.into_owned())
+        .map_or_else(|_| excerpt(body.trim_ascii()), ErrorBody::into_message)
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
@@ -219,7 +258,7 @@ fn root_cause(err: &reqwest::Error) -> String {
 }
 
 /// The innermost cause of an error, in a few words ("connection refused").
-pub(super) fn chain_root(err: &(dyn std::error::Error + 'static)) -> String {
+pub(in crate::backend) fn chain_root(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(next) = current.source() {
         if let Some(io) = next.downcast_ref::<std::io::Error>() {

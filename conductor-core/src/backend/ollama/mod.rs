@@ -12,7 +12,7 @@
 
 mod client;
 mod host;
-mod http;
+pub(in crate::backend) mod http;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -54,7 +54,7 @@ struct Inner {
 
 /// What the wait for a response head is bounded by.
 #[derive(Debug, Clone, Copy)]
-enum Wait {
+pub(in crate::backend) enum Wait {
     /// The request may load a model first: [`Timeouts::load`].
     Load,
     /// The request loads nothing: [`Timeouts::idle`].
@@ -77,6 +77,11 @@ impl OllamaBackend {
     #[must_use]
     pub fn host(&self) -> &OllamaHost {
         &self.inner.host
+    }
+
+    /// The timeouts per phase (shared with the OpenAI-compatible backend's stream reader).
+    pub(in crate::backend) fn timeouts(&self) -> Timeouts {
+        self.inner.timeouts
     }
 }
 

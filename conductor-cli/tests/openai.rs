@@ -1,0 +1,212 @@
+//! `conductor --backend openai` end to end, against the OpenAI-compatible SSE stand-in.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use conductor_tests::{OpenAiReply, OpenAiStandIn};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conductor");
+
+/// A command with a clean environment (as in `cli.rs`), pointed at `base`.
+fn command(home: &Path, base: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "OLLAMA_HOST",
+        "CONDUCTOR_CONFIG",
+        "CONDUCTOR_MODEL",
+        "CONDUCTOR_PERSONALITY",
+        "CONDUCTOR_GPU_POLICY",
+        "CONDUCTOR_OLLAMA_TOKEN",
+        "CONDUCTOR_BACKEND",
+        "CONDUCTOR_LOG",
+        "CONDUCTOR_STATE_DIR",
+        "NO_COLOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("OLLAMA_HOST", base)
+        .env("CONDUCTOR_MODEL", "m")
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Env {
+    server: OpenAiStandIn,
+    home: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new() -> Self {
+        Self {
+            server: OpenAiStandIn::start().await,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--backend", "openai"];
+        all.extend_from_slice(args);
+        self.run_cmd(command(self.home.path(), self.server.base(), &all))
+            .await
+    }
+
+    async fn run_cmd(&self, mut cmd: Command) -> Output {
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn ask_streams_the_answer_and_json_says_residency_is_not_reported() {
+    let env = Env::new().await;
+    env.server
+        .push(OpenAiReply::tokens(&["Hé", "llo ", "😀"]).split_every(3));
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), "Héllo 😀");
+    assert!(
+        stderr(&out).contains("not reported by this server"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Under enforce: admitted (no false exit 3), residency null (no false claim).
+    env.server.push(OpenAiReply::finishing(&["A"], "length"));
+    let out = env
+        .run(&["--gpu-policy", "enforce", "ask", "--json", "Hi"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["answer"], "A");
+    assert_eq!(json["done_reason"], "length");
+    assert_eq!(json["metrics"]["eval_count"], 1);
+    assert_eq!(json["metrics"]["prompt_eval_count"], 37);
+    assert!(json["residency"].is_null());
+    assert!(json["warnings"].to_string().contains("not reported"));
+    let request = env.server.requests_to("/v1/chat/completions");
+    assert_eq!(request.last().unwrap().messages()[0].0, "system");
+}
+
+#[tokio::test]
+async fn exit_codes_are_those_of_ollama() {
+    let env = Env::new().await;
+    // Model not found: 5.
+    let out = env.run(&["-m", "absent", "ask", "Hi"]).await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(stderr(&out).contains("model 'absent' not found"));
+    // Busy after retries: 4.
+    for _ in 0..4 {
+        env.server.push(OpenAiReply::status(503, "overloaded"));
+    }
+    let out = env.run(&["ask", "--json", "Hi"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"]["kind"], "busy", "{json}");
+    // Cut short: 4, the partial answer printed.
+    env.server.push(OpenAiReply::cut_after(&["half an"]));
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 4);
+    assert!(stdout(&out).contains("half an"));
+    // 401: 4, the fix names the token setting.
+    env.server.require_token("sk-1");
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 4);
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    let mut cmd = command(
+        env.home.path(),
+        env.server.base(),
+        &["--backend", "openai", "ask", "Hi"],
+    );
+    cmd.env("CONDUCTOR_OLLAMA_TOKEN", "sk-1");
+    let out = env.run_cmd(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A bad --backend is a usage error: 2.
+    let out = env.run(&["--backend", "tgi", "ask", "Hi"]).await;
+    assert_eq!(code(&out), 2);
+}
+
+#[tokio::test]
+async fn env_and_config_file_select_the_backend() {
+    let env = Env::new().await;
+    let mut cmd = command(env.home.path(), env.server.base(), &["ask", "Hi"]);
+    cmd.env("CONDUCTOR_BACKEND", "openai");
+    let out = env.run_cmd(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim_end(), "Hello!");
+
+    let file = env.home.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "model = \"m\"\n[backend]\nkind = \"openai\"\n[ollama]\nhost = \"{}\"\n",
+            env.server.base()
+        ),
+    )
+    .unwrap();
+    let mut cmd = command(env.home.path(), "", &["ask", "Hi"]);
+    cmd.env_remove("OLLAMA_HOST").env("CONDUCTOR_CONFIG", &file);
+    let out = env.run_cmd(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut cmd = command(env.home.path(), "", &["config", "show"]);
+    cmd.env_remove("OLLAMA_HOST").env("CONDUCTOR_CONFIG", &file);
+    let out = env.run_cmd(cmd).await;
+    assert!(stdout(&out).contains("backend.kind"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn models_doctor_and_gpu_commands_say_residency_is_not_reported() {
+    let env = Env::new().await;
+    env.server.set_models(&["m", "other:7b"]);
+    let out = env.run(&["models"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("other:7b"));
+
+    let out = env.run(&["doctor"]).await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("residency: not reported by this server"),
+        "{text}"
+    );
+    assert!(!text.contains("✓ residency") && !text.contains("100% GPU"));
+
+    for policy in ["enforce", "warn", "fix"] {
+        let out = env.run(&["--gpu-policy", policy, "gpu", "verify"]).await;
+        assert_eq!(code(&out), 4, "{policy}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("not reported by this server"), "{text}");
+        assert!(
+            !text.contains('✓') && !text.contains("fully on the GPU"),
+            "{text}"
+        );
+    }
+    let out = env.run(&["gpu", "verify", "--json"]).await;
+    assert_eq!(code(&out), 4);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(json["resident"].is_null());
+
+    let out = env.run(&["gpu", "status"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("residency: not reported by this server"));
+    assert!(!stdout(&out).contains("100% GPU"));
+}
