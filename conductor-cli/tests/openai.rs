@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use conductor_tests::{OpenAiReply, OpenAiStandIn};
+use conductor_tests::{
+    LLAMA_SERVER_METRICS, OpenAiReply, OpenAiStandIn, VLLM_METRICS, llama_server_props,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_conductor");
 
@@ -209,4 +211,56 @@ async fn models_doctor_and_gpu_commands_say_residency_is_not_reported() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("residency: not reported by this server"));
     assert!(!stdout(&out).contains("100% GPU"));
+}
+
+#[tokio::test]
+async fn gpu_commands_show_what_the_server_reports_as_evidence_and_still_cannot_verify() {
+    let env = Env::new().await;
+    env.server.set_metrics(VLLM_METRICS);
+    let out = env.run(&["gpu", "status"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("residency: not reported by this server"),
+        "{text}"
+    );
+    assert!(
+        text.contains("evidence: vLLM reports KV-cache usage 12.3% (vllm:kv_cache_usage_perc)"),
+        "{text}"
+    );
+    assert!(!text.contains("100% GPU"), "{text}");
+
+    let out = env.run(&["gpu", "status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        json["evidence"]["kv_cache"]["metric"],
+        "vllm:kv_cache_usage_perc"
+    );
+    assert!(json["evidence"]["props"].is_null());
+
+    env.server.set_metrics(LLAMA_SERVER_METRICS);
+    env.server.set_props(llama_server_props());
+    let out = env.run(&["gpu", "verify"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("not reported by this server"), "{text}");
+    assert!(
+        text.contains("llama-server reports KV-cache usage 25.0%"),
+        "{text}"
+    );
+    assert!(
+        text.contains("llama-server: n_ctx 8192, 1 slot, model ../models/"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('✓') && !text.contains("fully on the GPU"),
+        "{text}"
+    );
+
+    let out = env.run(&["gpu", "verify", "--json"]).await;
+    assert_eq!(code(&out), 4);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(json["resident"].is_null());
+    assert_eq!(json["evidence"]["props"]["n_ctx"], 8192);
+    assert_eq!(json["evidence"]["kv_cache"]["ratio"], 0.25);
 }

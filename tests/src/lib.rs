@@ -32,5 +32,7 @@ mod time;
 pub use faults::{Chunking, Fault, Reply, Stats};
 pub use http::RecordedRequest;
 pub use models::{ModelFixture, Residency};
-pub use openai::{OpenAiReply, OpenAiStandIn};
+pub use openai::{
+    LLAMA_SERVER_METRICS, OpenAiReply, OpenAiStandIn, VLLM_METRICS, llama_server_props,
+};
 pub use state::StandIn;

@@ -3,6 +3,10 @@
 //! per `data:` event, a last chunk with `finish_reason`, a usage chunk with empty `choices`,
 //! then `data: [DONE]`; errors as `{"error": {"message", "type", "param", "code"}}`.
 //!
+//! `GET /metrics` and `GET /props` at the root (beside `/v1`) answer 404 until a test sets
+//! them; [`VLLM_METRICS`], [`LLAMA_SERVER_METRICS`] and [`llama_server_props`] are the shapes the
+//! real servers document.
+//!
 //! Tests script it: the pieces of the answer, where the bytes are cut (inside events and inside
 //! UTF-8 characters), comments, error events, a missing `[DONE]`, HTTP statuses; and read back
 //! the requests it received.
@@ -32,6 +36,59 @@ enum ReplyKind {
     Sse(String),
     /// A status with a JSON body (and `Retry-After` for 429/503).
     Status(u16, Value),
+    /// 200 with a Prometheus text body.
+    Text(String),
+}
+
+/// vLLM's `/metrics`, trimmed to a few families, in the shape of vllm-project/vllm
+/// `vllm/v1/metrics/loggers.py` (gauges labelled `engine`, `model_name`; "KV-cache usage. 1
+/// means 100 percent usage.").
+pub const VLLM_METRICS: &str = "\
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine=\"0\",model_name=\"m\"} 0.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"m\"} 0.123
+# HELP vllm:prompt_tokens_total Number of prefill tokens processed.
+# TYPE vllm:prompt_tokens_total counter
+vllm:prompt_tokens_total{engine=\"0\",model_name=\"m\"} 37.0
+";
+
+/// llama-server's `/metrics` (with `--metrics`), as ggml-org/llama.cpp
+/// `tools/server/README.md` lists it in builds that still export `kv_cache_usage_ratio`.
+pub const LLAMA_SERVER_METRICS: &str = "\
+# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.
+# TYPE llamacpp:prompt_tokens_total counter
+llamacpp:prompt_tokens_total 37
+# HELP llamacpp:kv_cache_usage_ratio KV-cache usage. 1 means 100 percent usage.
+# TYPE llamacpp:kv_cache_usage_ratio gauge
+llamacpp:kv_cache_usage_ratio 0.25
+# HELP llamacpp:requests_processing Number of requests processing.
+# TYPE llamacpp:requests_processing gauge
+llamacpp:requests_processing 0
+";
+
+/// llama-server's `GET /props`, after the example in ggml-org/llama.cpp
+/// `tools/server/README.md` (trimmed: `params` and the chat template shortened).
+#[must_use]
+pub fn llama_server_props() -> Value {
+    json!({
+        "default_generation_settings": {
+            "id": 0, "id_task": -1, "n_ctx": 8192, "speculative": false, "is_processing": false,
+            "params": {"n_predict": -1, "seed": 4_294_967_295_u64, "top_k": 40},
+            "prompt": "",
+            "next_token": {"has_next_token": true, "has_new_line": false, "n_remain": -1,
+                           "n_decoded": 0, "stopping_word": ""}
+        },
+        "total_slots": 1,
+        "model_path": "../models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",
+        "chat_template": "...",
+        "chat_template_caps": {},
+        "modalities": {"vision": false},
+        "build_info": "b4567-abc1234",
+        "is_sleeping": false
+    })
 }
 
 impl OpenAiReply {
@@ -168,6 +225,8 @@ struct State {
     requests: Vec<RecordedRequest>,
     models: Vec<String>,
     token: Option<String>,
+    metrics: Option<String>,
+    props: Option<Value>,
 }
 
 /// The OpenAI-compatible stand-in: a real HTTP/1.1 server on `127.0.0.1:0`.
@@ -211,6 +270,16 @@ impl OpenAiStandIn {
     /// The models `/v1/models` lists and chat accepts (others are 404).
     pub fn set_models(&self, models: &[&str]) {
         self.lock().models = models.iter().map(|m| (*m).to_owned()).collect();
+    }
+
+    /// What `GET /metrics` (at the root, not under `/v1`) answers; 404 until set.
+    pub fn set_metrics(&self, text: &str) {
+        self.lock().metrics = Some(text.to_owned());
+    }
+
+    /// What `GET /props` (at the root) answers; 404 until set.
+    pub fn set_props(&self, props: Value) {
+        self.lock().props = Some(props);
     }
 
     /// Requires `Authorization: Bearer <token>` (401 otherwise).
@@ -274,6 +343,16 @@ fn decide(state: &mut State, request: &RecordedRequest) -> OpenAiReply {
                 delay: Duration::ZERO,
             }
         }
+        ("GET", "/metrics") if state.metrics.is_some() => OpenAiReply {
+            kind: ReplyKind::Text(state.metrics.clone().unwrap_or_default()),
+            split: 0,
+            delay: Duration::ZERO,
+        },
+        ("GET", "/props") if state.props.is_some() => OpenAiReply {
+            kind: ReplyKind::Status(200, state.props.clone().unwrap_or_default()),
+            split: 0,
+            delay: Duration::ZERO,
+        },
         ("POST", "/v1/chat/completions") => {
             let model = request
                 .json
@@ -301,6 +380,7 @@ fn decide(state: &mut State, request: &RecordedRequest) -> OpenAiReply {
 async fn write_reply(socket: &mut TcpStream, reply: OpenAiReply) -> std::io::Result<()> {
     let (status, content_type, body, chunked) = match reply.kind {
         ReplyKind::Status(status, body) => (status, "application/json", body.to_string(), false),
+        ReplyKind::Text(body) => (200, "text/plain; version=0.0.4; charset=utf-8", body, false),
         ReplyKind::Sse(body) => (200, "text/event-stream", body, true),
     };
     let reason = match status {

@@ -12,7 +12,9 @@ use conductor_core::{
     BackendKind, ChatEvent, Conductor, DoneReason, Error, GpuPolicy, RunnerOptions, Secret,
     Settings, collect_answer, compose,
 };
-use conductor_tests::{OpenAiReply, OpenAiStandIn};
+use conductor_tests::{
+    LLAMA_SERVER_METRICS, OpenAiReply, OpenAiStandIn, VLLM_METRICS, llama_server_props,
+};
 use futures::StreamExt;
 
 const CHAT: &str = "/v1/chat/completions";
@@ -330,4 +332,59 @@ async fn real_ollama_v1_errors_are_typed() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Http { status: 404, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn server_reports_read_vllm_metrics_at_the_root_with_the_token() {
+    let server = OpenAiStandIn::start().await;
+    server.require_token("sk-1");
+    server.set_metrics(VLLM_METRICS);
+    let mut settings = settings(server.base());
+    settings.token = Some(Secret::new("sk-1".to_owned()));
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    let reports = conductor.backend().server_reports().await.unwrap();
+    let kv = reports.kv_cache.unwrap();
+    assert_eq!(kv.metric, "vllm:kv_cache_usage_perc");
+    assert!((kv.ratio - 0.123).abs() < 1e-9);
+    assert_eq!(kv.series, 1);
+    assert_eq!(reports.props, None, "vLLM has no /props");
+    assert_eq!(server.requests_to("/metrics").len(), 1);
+    assert_eq!(server.requests_to("/props").len(), 1);
+    assert!(server.requests_to("/v1/metrics").is_empty());
+}
+
+#[tokio::test]
+async fn server_reports_read_llama_server_props_and_metrics() {
+    let server = OpenAiStandIn::start().await;
+    server.set_metrics(LLAMA_SERVER_METRICS);
+    server.set_props(llama_server_props());
+    let reports = conductor(&server).backend().server_reports().await.unwrap();
+    let kv = reports.kv_cache.unwrap();
+    assert_eq!(
+        (kv.metric.as_str(), kv.ratio),
+        ("llamacpp:kv_cache_usage_ratio", 0.25)
+    );
+    let props = reports.props.unwrap();
+    assert_eq!(props.n_ctx, Some(8192));
+    assert_eq!(props.total_slots, Some(1));
+    assert_eq!(props.build_info.as_deref(), Some("b4567-abc1234"));
+}
+
+#[tokio::test]
+async fn server_reports_are_empty_not_errors_when_the_server_has_neither() {
+    let server = OpenAiStandIn::start().await;
+    let reports = conductor(&server).backend().server_reports().await.unwrap();
+    assert!(reports.is_empty());
+    // A backend that cannot answer at all is no error either.
+    let mut settings = settings("http://127.0.0.1:9/v1");
+    settings.timeouts.connect = Duration::from_millis(200);
+    let conductor = Conductor::from_settings(&settings).unwrap();
+    assert!(
+        conductor
+            .backend()
+            .server_reports()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use conductor_core::backend::ServerReports;
 use conductor_core::gpu::{DeviceView, GpuProbe, ResidencyGuard, ResidencyReport, share_line};
 use conductor_core::{
     Backend, ChatRequest, Conductor, Message, RunningModel, StreamEvent, TokenTiming,
@@ -126,6 +127,7 @@ async fn verify_unreported(
     let generation =
         generate_sampling(conductor, conductor.backend(), guard.probe(), model).await?;
     let endpoint = conductor.backend().endpoint();
+    let reports = conductor.backend().server_reports().await;
     if json {
         outln!(
             "{:#}",
@@ -134,6 +136,7 @@ async fn verify_unreported(
                 "resident": null,
                 "residency": NOT_REPORTED,
                 "endpoint": endpoint,
+                "evidence": evidence_json(reports.as_ref()),
                 "generation": generation_json(&generation),
             })
         )?;
@@ -143,6 +146,11 @@ async fn verify_unreported(
             vec!["server".into(), endpoint.clone()],
             vec!["residency".into(), NOT_REPORTED.into()],
         ];
+        rows.extend(
+            evidence_lines(reports.as_ref())
+                .into_iter()
+                .map(|line| vec!["evidence".into(), line]),
+        );
         rows.extend(generation_rows(&generation));
         let verdict = paint(
             output::stdout_color(),
@@ -162,6 +170,57 @@ async fn verify_unreported(
 
 /// What `gpu verify`, `gpu status` and `doctor` say of a server without residency reports.
 pub(super) const NOT_REPORTED: &str = "not reported by this server";
+
+/// What such a server does report about itself, one line per source, worded as evidence: a
+/// KV cache's fill and a context size say nothing of where the weights run.
+pub(super) fn evidence_lines(reports: Option<&ServerReports>) -> Vec<String> {
+    let Some(reports) = reports else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if let Some(kv) = &reports.kv_cache {
+        let server = if kv.metric.starts_with("vllm:") {
+            "vLLM"
+        } else {
+            "llama-server"
+        };
+        let series = if kv.series > 1 {
+            format!(", highest of {} series", kv.series)
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "{server} reports KV-cache usage {:.1}% ({}{series})",
+            kv.ratio * 100.0,
+            kv.metric
+        ));
+    }
+    if let Some(props) = &reports.props {
+        let mut parts = Vec::new();
+        if let Some(n_ctx) = props.n_ctx {
+            parts.push(format!("n_ctx {n_ctx}"));
+        }
+        if let Some(slots) = props.total_slots {
+            parts.push(format!("{slots} slot{}", if slots == 1 { "" } else { "s" }));
+        }
+        if let Some(path) = &props.model_path {
+            parts.push(format!("model {path}"));
+        }
+        if let Some(build) = &props.build_info {
+            parts.push(format!("build {build}"));
+        }
+        lines.push(format!("llama-server: {} (/props)", parts.join(", ")));
+    }
+    lines
+}
+
+/// [`evidence_lines`] for `--json`: `null` for a backend without such reports, else the
+/// `kv_cache` and `props` objects (each `null` when the server did not answer it).
+pub(super) fn evidence_json(reports: Option<&ServerReports>) -> serde_json::Value {
+    reports.map_or(serde_json::Value::Null, |r| {
+        serde_json::to_value(r).unwrap_or(serde_json::Value::Null)
+    })
+}
 
 fn generation_rows(generation: &Generation) -> Vec<Vec<String>> {
     vec![

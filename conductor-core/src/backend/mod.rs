@@ -29,7 +29,10 @@ pub use ollama::{
     OllamaBackend, OllamaBackendBuilder, OllamaHost, RetryPolicy, Secret, Timeouts,
     decode_chat_stream,
 };
-pub use openai::{OpenAiBackend, OpenAiBackendBuilder, decode_sse_chat_stream};
+pub use openai::{
+    KvCacheUsage, OpenAiBackend, OpenAiBackendBuilder, ServerProps, ServerReports,
+    decode_sse_chat_stream, parse_metrics, parse_props,
+};
 pub use pool::{PoolBackend, PoolHost};
 pub use request::{ChatRequest, KeepAlive, Message, Role, RunnerOptions};
 pub use response::{Completion, DoneReason, GenerationStats, StreamEvent};
@@ -76,6 +79,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// conversation layer then places each conversation on one host, keeps it there across
     /// turns, and admits it with that host's residency guard.
     fn pool(&self) -> Option<&pool::PoolBackend> {
+        None
+    }
+
+    /// What a server without residency reports does say about itself (an OpenAI-compatible
+    /// server's `/metrics` and `/props`), read best effort; `None` for a backend that has no
+    /// such reports to read. Evidence only: it never says where a model runs.
+    async fn server_reports(&self) -> Option<ServerReports> {
         None
     }
 

@@ -7,7 +7,9 @@ use conductor_core::gpu::{DeviceView, ResidencyGuard, gib};
 use conductor_core::{Conductor, GpuPolicy, RunningModel};
 use serde_json::json;
 
-use super::{NOT_REPORTED, device_json, device_line, pool, running_json};
+use super::{
+    NOT_REPORTED, device_json, device_line, evidence_json, evidence_lines, pool, running_json,
+};
 use crate::exit::Failure;
 use crate::output::{self, bytes, outln, table};
 
@@ -27,7 +29,9 @@ pub(super) async fn status(
         return pool::status(hosts, guard, &view, json).await;
     }
     if conductor.backend().model_server().is_none() {
-        // An OpenAI-compatible server: say plainly that nobody measured where the model runs.
+        // An OpenAI-compatible server: say plainly that nobody measured where the model runs,
+        // and show what it does report about itself beside that.
+        let reports = conductor.backend().server_reports().await;
         if json {
             outln!(
                 "{:#}",
@@ -35,6 +39,7 @@ pub(super) async fn status(
                     "device": device_json(&view),
                     "running": null,
                     "residency": NOT_REPORTED,
+                    "evidence": evidence_json(reports.as_ref()),
                     "endpoint": conductor.backend().endpoint(),
                     "policy": guard.policy().to_string(),
                 })
@@ -47,6 +52,9 @@ pub(super) async fn status(
                 conductor.backend().endpoint(),
                 guard.policy()
             )?;
+            for line in evidence_lines(reports.as_ref()) {
+                outln!("evidence: {line}")?;
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -12,8 +12,10 @@
 //!
 //! Such a server does not manage models the way Ollama does and does not report where a model
 //! runs: this backend has no [`ModelServer`](super::ModelServer), and the residency guard says
-//! "not reported" rather than guess.
+//! "not reported" rather than guess. What such a server does report about itself (vLLM's
+//! KV-cache gauge on `/metrics`, llama-server's `/props`) is read as evidence (`reports.rs`).
 
+mod reports;
 mod sse;
 mod stream;
 #[cfg(test)]
@@ -31,6 +33,7 @@ use super::{Backend, ChatRequest, ChatStream, LocalModel, OllamaHost, RetryPolic
 use super::{RunnerOptions, Timeouts};
 use crate::error::Result;
 
+pub use reports::{KvCacheUsage, ServerProps, ServerReports, parse_metrics, parse_props};
 pub use stream::decode_sse_chat_stream;
 
 /// A [`Backend`] that talks to an OpenAI-compatible server over HTTP.
@@ -204,6 +207,10 @@ impl Backend for OpenAiBackend {
 
     fn is_local(&self) -> bool {
         self.transport.host().is_local()
+    }
+
+    async fn server_reports(&self) -> Option<ServerReports> {
+        Some(self.reports().await)
     }
 
     /// `GET {base}/models`: names only (`id`); sizes are not reported (0), the date is the

@@ -138,3 +138,78 @@ fn options_map_to_the_api_and_runner_options_stay_out() {
         ["num_ctx", "num_gpu", "top_k", "keep_alive"]
     );
 }
+
+mod reports {
+    use super::super::reports::root;
+    use super::super::{parse_metrics, parse_props};
+
+    /// vLLM v1's exposition (vllm/v1/metrics/loggers.py: labels `model_name`, `engine`).
+    const VLLM: &str = "\
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine=\"0\",model_name=\"m\"} 1.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"m\"} 0.123
+vllm:kv_cache_usage_perc{engine=\"1\",model_name=\"m\"} 0.05
+";
+
+    #[test]
+    fn vllm_kv_cache_gauge_is_read_highest_of_its_engines() {
+        let kv = parse_metrics(VLLM).unwrap();
+        assert_eq!(kv.metric, "vllm:kv_cache_usage_perc");
+        assert!((kv.ratio - 0.123).abs() < 1e-9);
+        assert_eq!(kv.series, 2);
+    }
+
+    #[test]
+    fn older_names_and_llama_server_are_read_and_prefixes_are_not_confused() {
+        let old = "vllm:gpu_cache_usage_perc{model_name=\"a}b\"} 0.5 1700000000\n\
+                   vllm:gpu_cache_usage_perc_total 9\n";
+        let kv = parse_metrics(old).unwrap();
+        assert_eq!(
+            (kv.metric.as_str(), kv.ratio, kv.series),
+            ("vllm:gpu_cache_usage_perc", 0.5, 1)
+        );
+        let llama =
+            "# TYPE llamacpp:kv_cache_usage_ratio gauge\nllamacpp:kv_cache_usage_ratio 0.25\n";
+        assert_eq!(parse_metrics(llama).unwrap().ratio, 0.25);
+    }
+
+    #[test]
+    fn metrics_without_the_gauge_or_garbage_give_nothing() {
+        for text in [
+            "",
+            "llamacpp:prompt_tokens_total 10\nllamacpp:requests_processing 0\n",
+            "vllm:kv_cache_usage_perc NaN\nvllm:kv_cache_usage_perc{x=\"1\" oops\n",
+            "<html>not found</html>",
+        ] {
+            assert_eq!(parse_metrics(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn props_are_read_tolerating_missing_fields() {
+        // The shape of tools/server/README.md's `GET /props` example, trimmed.
+        let body = br#"{"default_generation_settings":{"id":0,"n_ctx":8192,"params":{"top_k":40}},
+            "total_slots":1,"model_path":"../models/x.gguf","chat_template":"...",
+            "modalities":{"vision":false},"build_info":"b4567-abc1234","is_sleeping":false}"#;
+        let props = parse_props(body).unwrap();
+        assert_eq!(props.n_ctx, Some(8192));
+        assert_eq!(props.total_slots, Some(1));
+        assert_eq!(props.model_path.as_deref(), Some("../models/x.gguf"));
+        assert_eq!(props.build_info.as_deref(), Some("b4567-abc1234"));
+        let partial = parse_props(br#"{"total_slots":4}"#).unwrap();
+        assert_eq!((partial.n_ctx, partial.total_slots), (None, Some(4)));
+        assert_eq!(parse_props(br#"{"detail":"Not Found"}"#), None);
+        assert_eq!(parse_props(b"not json"), None);
+    }
+
+    #[test]
+    fn root_is_the_base_without_v1() {
+        assert_eq!(root("http://h:8000/v1"), "http://h:8000");
+        assert_eq!(root("http://h:8000/v1/"), "http://h:8000");
+        assert_eq!(root("https://gw/openai/v1"), "https://gw/openai");
+        assert_eq!(root("http://h:8000/"), "http://h:8000");
+    }
+}
