@@ -210,3 +210,93 @@ async fn models_doctor_and_gpu_commands_say_residency_is_not_reported() {
     assert!(stdout(&out).contains("residency: not reported by this server"));
     assert!(!stdout(&out).contains("100% GPU"));
 }
+
+/// No Ollama words in what `--backend openai` prints: `error:` and `hint:` lines on stderr.
+fn assert_names_no_ollama(out: &Output) {
+    let err = stderr(out);
+    for word in ["Ollama", "ollama serve", "ollama pull", "OLLAMA_MAX_QUEUE"] {
+        assert!(!err.contains(word), "{word} in: {err}");
+    }
+}
+
+#[tokio::test]
+async fn openai_errors_and_hints_name_the_server_not_ollama() {
+    let env = Env::new().await;
+    // Unreachable: a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let out = env
+        .run_cmd(command(
+            env.home.path(),
+            &base,
+            &["--backend", "openai", "ask", "Hi"],
+        ))
+        .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the server at"),
+        "{}",
+        stderr(&out)
+    );
+    assert_names_no_ollama(&out);
+    // The same address with the Ollama backend keeps Ollama's words.
+    let out = env
+        .run_cmd(command(env.home.path(), &base, &["ask", "Hi"]))
+        .await;
+    assert!(
+        stderr(&out).contains("cannot reach Ollama at"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("ollama serve"), "{}", stderr(&out));
+    // Model not found.
+    let out = env.run(&["-m", "absent", "ask", "Hi"]).await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("conductor models"),
+        "{}",
+        stderr(&out)
+    );
+    assert_names_no_ollama(&out);
+    // Busy after retries, in text and in JSON.
+    for _ in 0..4 {
+        env.server.push(OpenAiReply::status(503, "overloaded"));
+    }
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the server is busy"),
+        "{}",
+        stderr(&out)
+    );
+    assert_names_no_ollama(&out);
+    for _ in 0..4 {
+        env.server.push(OpenAiReply::status(503, "overloaded"));
+    }
+    let out = env.run(&["ask", "--json", "Hi"]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = json["error"].to_string();
+    assert!(
+        !text.contains("Ollama") && !text.contains("OLLAMA_MAX_QUEUE"),
+        "{text}"
+    );
+    // 401.
+    env.server.require_token("sk-1");
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("the server at"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(HTTP 401)"), "{}", stderr(&out));
+    assert_names_no_ollama(&out);
+    // doctor words its failures the same way.
+    let out = env.run(&["doctor"]).await;
+    assert_eq!(code(&out), 4, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !stdout(&out).contains("Ollama server at"),
+        "{}",
+        stdout(&out)
+    );
+}

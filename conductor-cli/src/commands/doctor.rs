@@ -83,6 +83,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         }
     };
     let settings = &config.settings;
+    output::set_backend(settings.backend);
 
     // Personalities.
     let catalog = PersonalityCatalog::with_dirs(settings.personality_dirs.clone());
@@ -133,7 +134,12 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                 &format!("version {version} at {}", backend.endpoint()),
             ),
             Err(err) => {
-                report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
+                report.fail(
+                    OLLAMA,
+                    "Ollama",
+                    &output::message_text(&err),
+                    output::hint_text(&err),
+                );
                 print_device(&mut report, &conductor);
                 return finish(report);
             }
@@ -174,7 +180,12 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     .to_owned()
             }),
         ),
-        Err(err) => report.fail(OLLAMA, "model list", &err.to_string(), err.hint()),
+        Err(err) => report.fail(
+            OLLAMA,
+            "model list",
+            &output::message_text(&err),
+            output::hint_text(&err),
+        ),
     }
 
     // Residency, checked the way a request would load the model.
@@ -229,10 +240,18 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     report.line(format_args!("    note: {}", strip_controls(note)));
                 }
             }
-            Err(err @ Error::ModelNotFound { .. }) => {
-                report.fail(MODEL_NOT_FOUND, "residency", &err.to_string(), err.hint())
-            }
-            Err(err) => report.fail(OLLAMA, "residency", &err.to_string(), err.hint()),
+            Err(err @ Error::ModelNotFound { .. }) => report.fail(
+                MODEL_NOT_FOUND,
+                "residency",
+                &output::message_text(&err),
+                output::hint_text(&err),
+            ),
+            Err(err) => report.fail(
+                OLLAMA,
+                "residency",
+                &output::message_text(&err),
+                output::hint_text(&err),
+            ),
         }
     }
     print_device(&mut report, &conductor);
