@@ -300,3 +300,58 @@ async fn openai_errors_and_hints_name_the_server_not_ollama() {
         stdout(&out)
     );
 }
+
+#[tokio::test]
+async fn bench_processes_drives_the_openai_backend_with_a_minimal_sse_client() {
+    let env = Env::new().await;
+    let base = env.server.base().to_owned();
+    let out = env
+        .run(&[
+            "bench",
+            "--part",
+            "processes",
+            "--json",
+            "-n",
+            "1",
+            "--host",
+            &base,
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = json.to_string();
+    let rows: Vec<&serde_json::Value> = find_rows(&json);
+    assert!(!rows.is_empty(), "{text}");
+    let raw = rows
+        .iter()
+        .find(|r| {
+            r["client"]
+                .as_str()
+                .is_some_and(|c| c.contains("/chat/completions"))
+        })
+        .unwrap_or_else(|| panic!("no minimal client row in {text}"));
+    assert_eq!(raw["ok_runs"], 1, "{text}");
+    // It printed the streamed answer: "Hello!" from the stand-in.
+    assert!(
+        raw["runs"][0]["stdout_bytes"].as_u64().unwrap() >= 6,
+        "{text}"
+    );
+    // Every client ran, none failed, and no request went to Ollama's /api/chat.
+    for row in &rows {
+        assert_eq!(row["ok_runs"], 1, "{text}");
+    }
+    let posts = env.server.requests_to("/v1/chat/completions");
+    assert!(posts.len() >= 2, "{}", posts.len());
+}
+
+/// The rows of the processes table, wherever the JSON nests them.
+fn find_rows(value: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match value {
+        serde_json::Value::Array(items) if items.iter().all(|i| i.get("client").is_some()) => {
+            items.iter().collect()
+        }
+        serde_json::Value::Array(items) => items.iter().flat_map(find_rows).collect(),
+        serde_json::Value::Object(map) => map.values().flat_map(find_rows).collect(),
+        _ => Vec::new(),
+    }
+}
