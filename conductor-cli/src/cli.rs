@@ -209,7 +209,10 @@ pub enum Command {
     /// (bench) The minimal client: POST BODY_FILE to URL, print the streamed content
     #[command(name = "__raw-chat", hide = true)]
     RawChat {
-        /// The /api/chat URL
+        /// The protocol of the stream: Ollama's NDJSON or OpenAI's SSE
+        #[arg(long, value_enum, default_value = "ollama")]
+        protocol: BackendArg,
+        /// The /api/chat (or, for openai, /chat/completions) URL
         url: String,
         /// The JSON request body
         body_file: PathBuf,

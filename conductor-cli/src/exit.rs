@@ -147,7 +147,7 @@ impl Failure {
     /// The one-line message, as `main` prints it after `error:`.
     pub fn message(&self) -> String {
         match self {
-            Self::Core(err) => err.to_string(),
+            Self::Core(err) => crate::output::message_text(err),
             Self::Usage(m) | Self::Other(m) => m.clone(),
             Self::Interrupted(signal) => format!("interrupted ({})", signal.name()),
             Self::Output(m) => format!("cannot write the output: {m}"),

@@ -51,8 +51,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // The bench's helpers run bare: no logging, no shared runtime.
     match &cli.command {
         Command::Measure { command } => return commands::bench::measure_main(command),
-        Command::RawChat { url, body_file } => {
-            return commands::bench::raw_chat_main(url, body_file);
+        Command::RawChat {
+            protocol,
+            url,
+            body_file,
+        } => {
+            return commands::bench::raw_chat_main((*protocol).into(), url, body_file);
         }
         _ => {}
     }

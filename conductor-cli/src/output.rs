@@ -126,18 +126,51 @@ pub fn fix_text(diagnosis: &conductor_core::gpu::Diagnosis) -> String {
         .join("; ")
 }
 
+/// The kind of server this run talks to, once the configuration is loaded; errors and hints
+/// name that server (Ollama, or "the server" for an OpenAI-compatible one).
+static BACKEND: std::sync::OnceLock<conductor_core::BackendKind> = std::sync::OnceLock::new();
+
+/// Records the backend kind of this run, for [`message_text`] and [`hint_text`]. The first call
+/// wins: a run talks to one kind of server.
+pub fn set_backend(kind: conductor_core::BackendKind) {
+    let _ = BACKEND.set(kind);
+}
+
+/// The backend kind recorded by [`set_backend`], Ollama before any.
+pub fn backend() -> conductor_core::BackendKind {
+    BACKEND.get().copied().unwrap_or_default()
+}
+
+/// The one-line message of an error, naming the server of this run.
+pub fn message_text(err: &conductor_core::Error) -> String {
+    err.message_for(backend())
+}
+
 /// The hint for an error, in command-line terms where the core's is neutral.
 pub fn hint_text(err: &conductor_core::Error) -> Option<String> {
-    use conductor_core::Error;
+    hint_text_for(err, backend())
+}
+
+/// The hint for an error from a server of kind `kind`, in command-line terms.
+pub fn hint_text_for(
+    err: &conductor_core::Error,
+    kind: conductor_core::BackendKind,
+) -> Option<String> {
     use conductor_core::error::PersonalityError;
+    use conductor_core::{BackendKind, Error};
+    let ollama = kind == BackendKind::Ollama;
     match err.root() {
-        Error::ModelNotFound { model } => Some(format!(
+        Error::ModelNotFound { model } if ollama => Some(format!(
             "download it with `ollama pull {model}` or `conductor pull {model}`"
         )),
         Error::NotResident(diagnosis) => Some(fix_text(diagnosis)),
         Error::Unreachable { reason, .. } if !reason.contains("certificate") && !reason.contains("TLS") => Some(
-            "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST / --host at the server"
-                .to_owned(),
+            if ollama {
+                "start it with `ollama serve` (or the Ollama app), or point OLLAMA_HOST / --host at the server"
+            } else {
+                "start the server (vLLM, llama-server, ...), or point --host / OLLAMA_HOST at its base URL, e.g. http://host:8000/v1"
+            }
+            .to_owned(),
         ),
         Error::Config(conductor_core::error::ConfigError::Refused { .. }) => Some(
             "point --config / CONDUCTOR_CONFIG at a regular conductor.toml of a few KiB".to_owned(),
@@ -146,7 +179,7 @@ pub fn hint_text(err: &conductor_core::Error) -> Option<String> {
             "list them with `conductor personality list`, or add NAME.toml to your personalities directory"
                 .to_owned(),
         ),
-        _ => err.hint(),
+        _ => err.hint_for(kind),
     }
 }
 
@@ -158,7 +191,7 @@ pub fn print_failure(failure: &Failure) {
     }
     let color = stderr_color();
     let (message, hint) = match failure {
-        Failure::Core(err) => (err.to_string(), hint_text(err)),
+        Failure::Core(err) => (message_text(err), hint_text(err)),
         Failure::Usage(message) => (message.clone(), Some("see `conductor --help`".to_owned())),
         Failure::Interrupted(signal) => (format!("interrupted ({})", signal.name()), None),
         Failure::Other(message) => (message.clone(), None),

@@ -264,3 +264,148 @@ async fn gpu_commands_show_what_the_server_reports_as_evidence_and_still_cannot_
     assert_eq!(json["evidence"]["props"]["n_ctx"], 8192);
     assert_eq!(json["evidence"]["kv_cache"]["ratio"], 0.25);
 }
+
+/// No Ollama words in what `--backend openai` prints: `error:` and `hint:` lines on stderr.
+fn assert_names_no_ollama(out: &Output) {
+    let err = stderr(out);
+    for word in ["Ollama", "ollama serve", "ollama pull", "OLLAMA_MAX_QUEUE"] {
+        assert!(!err.contains(word), "{word} in: {err}");
+    }
+}
+
+#[tokio::test]
+async fn openai_errors_and_hints_name_the_server_not_ollama() {
+    let env = Env::new().await;
+    // Unreachable: a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let out = env
+        .run_cmd(command(
+            env.home.path(),
+            &base,
+            &["--backend", "openai", "ask", "Hi"],
+        ))
+        .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the server at"),
+        "{}",
+        stderr(&out)
+    );
+    assert_names_no_ollama(&out);
+    // The same address with the Ollama backend keeps Ollama's words.
+    let out = env
+        .run_cmd(command(env.home.path(), &base, &["ask", "Hi"]))
+        .await;
+    assert!(
+        stderr(&out).contains("cannot reach Ollama at"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("ollama serve"), "{}", stderr(&out));
+    // Model not found.
+    let out = env.run(&["-m", "absent", "ask", "Hi"]).await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("conductor models"),
+        "{}",
+        stderr(&out)
+    );
+    assert_names_no_ollama(&out);
+    // Busy after retries, in text and in JSON.
+    for _ in 0..4 {
+        env.server.push(OpenAiReply::status(503, "overloaded"));
+    }
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the server is busy"),
+        "{}",
+        stderr(&out)
+    );
+    assert_names_no_ollama(&out);
+    for _ in 0..4 {
+        env.server.push(OpenAiReply::status(503, "overloaded"));
+    }
+    let out = env.run(&["ask", "--json", "Hi"]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = json["error"].to_string();
+    assert!(
+        !text.contains("Ollama") && !text.contains("OLLAMA_MAX_QUEUE"),
+        "{text}"
+    );
+    // 401.
+    env.server.require_token("sk-1");
+    let out = env.run(&["ask", "Hi"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("the server at"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(HTTP 401)"), "{}", stderr(&out));
+    assert_names_no_ollama(&out);
+    // doctor words its failures the same way.
+    let out = env.run(&["doctor"]).await;
+    assert_eq!(code(&out), 4, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !stdout(&out).contains("Ollama server at"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn bench_processes_drives_the_openai_backend_with_a_minimal_sse_client() {
+    let env = Env::new().await;
+    let base = env.server.base().to_owned();
+    let out = env
+        .run(&[
+            "bench",
+            "--part",
+            "processes",
+            "--json",
+            "-n",
+            "1",
+            "--host",
+            &base,
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let text = json.to_string();
+    let rows: Vec<&serde_json::Value> = find_rows(&json);
+    assert!(!rows.is_empty(), "{text}");
+    let raw = rows
+        .iter()
+        .find(|r| {
+            r["client"]
+                .as_str()
+                .is_some_and(|c| c.contains("/chat/completions"))
+        })
+        .unwrap_or_else(|| panic!("no minimal client row in {text}"));
+    assert_eq!(raw["ok_runs"], 1, "{text}");
+    // It printed the streamed answer: "Hello!" from the stand-in.
+    assert!(
+        raw["runs"][0]["stdout_bytes"].as_u64().unwrap() >= 6,
+        "{text}"
+    );
+    // Every client ran, none failed, and no request went to Ollama's /api/chat.
+    for row in &rows {
+        assert_eq!(row["ok_runs"], 1, "{text}");
+    }
+    let posts = env.server.requests_to("/v1/chat/completions");
+    assert!(posts.len() >= 2, "{}", posts.len());
+}
+
+/// The rows of the processes table, wherever the JSON nests them.
+fn find_rows(value: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match value {
+        serde_json::Value::Array(items) if items.iter().all(|i| i.get("client").is_some()) => {
+            items.iter().collect()
+        }
+        serde_json::Value::Array(items) => items.iter().flat_map(find_rows).collect(),
+        serde_json::Value::Object(map) => map.values().flat_map(find_rows).collect(),
+        _ => Vec::new(),
+    }
+}

@@ -142,3 +142,58 @@ async fn gpu_status_and_ask_use_the_pool() {
     assert!(stdout.contains("cannot reach it"), "{stdout}");
     assert!(stdout.contains("tiny:latest"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_every_host_of_the_pool_and_names_it() {
+    let (a, b) = (StandIn::start().await, StandIn::start().await);
+    let home = tempfile::tempdir().unwrap();
+    for s in [&a, &b] {
+        s.set_residency("m3b-4k", Residency::gpu(4_152_782_848).context(4096));
+    }
+    let mut cmd = command(home.path(), &[&a, &b]);
+    cmd.args(["-m", "m3b-4k", "doctor"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for s in [&a, &b] {
+        for what in ["Ollama", "model", "residency"] {
+            let line = format!("✓ {what} on host {}", shown(s));
+            assert!(stdout.contains(&line), "{line} in {stdout}");
+        }
+    }
+
+    // b on the CPU in part, then a dead host: each named; the exit code is the first failure's.
+    b.set_residency(
+        "m3b-4k",
+        Residency::split(4_152_782_848, 1_000_000_000).context(4096),
+    );
+    b.evict_all();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let mut cmd = command(home.path(), &[&a]);
+    cmd.env(
+        "CONDUCTOR_OLLAMA_HOSTS",
+        format!("{},{},{dead}", a.host(), b.host()),
+    );
+    cmd.args(["-m", "m3b-4k", "doctor"]);
+    let out = run(cmd).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("✓ residency on host {}", shown(&a))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("✗ residency on host {}", shown(&b))),
+        "{stdout}"
+    );
+    let dead_shown = conductor_core::OllamaHost::parse(&dead)
+        .unwrap()
+        .to_string();
+    assert!(
+        stdout.contains(&format!("✗ Ollama on host {dead_shown}")),
+        "{stdout}"
+    );
+}

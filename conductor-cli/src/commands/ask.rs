@@ -67,6 +67,7 @@ async fn ask(
         sources.flags.system.clone_from(&args.system);
     }
     let config = LoadedConfig::load(sources)?;
+    crate::output::set_backend(config.settings.backend);
     let conductor = Conductor::from_settings(&config.settings)?;
     let mut chat = conductor.chat();
     if args.no_personality {

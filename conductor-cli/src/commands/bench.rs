@@ -112,6 +112,8 @@ async fn run_processes(
             let mut command = vec![exe.display().to_string()];
             command.extend(
                 [
+                    "--backend",
+                    settings.backend.as_str(),
                     "--host",
                     &host,
                     "-m",
@@ -151,29 +153,53 @@ async fn run_processes(
                 .and_then(|a| a.options.num_ctx),
             None => settings.options.num_ctx,
         };
-        let mut raw_options = json!({"num_predict": args.tokens, "temperature": 0.0, "seed": 42});
-        if let Some(ctx) = sent_ctx {
-            raw_options["num_ctx"] = ctx.into();
-        }
-        let body = json!({
-            "model": settings.model,
-            "messages": [
-                {"role": "system", "content": conductor.chat().system_prompt()},
-                {"role": "user", "content": PROCESS_QUESTION},
-            ],
-            "options": raw_options,
-            "stream": true,
-        });
+        let openai = settings.backend == conductor_core::BackendKind::OpenAi;
+        let body = if openai {
+            // The OpenAI protocol: the same fixed length, greedy and seeded.
+            json!({
+                "model": settings.model,
+                "messages": [
+                    {"role": "system", "content": conductor.chat().system_prompt()},
+                    {"role": "user", "content": PROCESS_QUESTION},
+                ],
+                "max_tokens": args.tokens,
+                "temperature": 0.0,
+                "seed": 42,
+                "stream": true,
+            })
+        } else {
+            let mut raw_options =
+                json!({"num_predict": args.tokens, "temperature": 0.0, "seed": 42});
+            if let Some(ctx) = sent_ctx {
+                raw_options["num_ctx"] = ctx.into();
+            }
+            json!({
+                "model": settings.model,
+                "messages": [
+                    {"role": "system", "content": conductor.chat().system_prompt()},
+                    {"role": "user", "content": PROCESS_QUESTION},
+                ],
+                "options": raw_options,
+                "stream": true,
+            })
+        };
+        let (path, protocol) = if openai {
+            ("/chat/completions", "openai")
+        } else {
+            ("/api/chat", "ollama")
+        };
         let body_file = dir.join("raw-body.json");
         std::fs::write(&body_file, body.to_string())
             .map_err(|err| Failure::other(format!("cannot write the raw request: {err}")))?;
         let clients = vec![
             Client {
-                label: "minimal client (reqwest, one POST /api/chat)".into(),
+                label: format!("minimal client (reqwest, one POST {path})"),
                 command: vec![
                     exe.display().to_string(),
                     "__raw-chat".into(),
-                    settings.host.join("/api/chat"),
+                    "--protocol".into(),
+                    protocol.into(),
+                    settings.host.join(path),
                     body_file.display().to_string(),
                 ],
             },
@@ -198,7 +224,7 @@ async fn run_processes(
         // prompt cache the others share, and whoever follows it would pay for that. It runs in
         // rounds of its own, after the others.
         let mut separate = Vec::new();
-        if let Some(ollama) = on_path("ollama") {
+        if let Some(ollama) = on_path("ollama").filter(|_| !openai) {
             separate.push(Client {
                 label: "ollama run".into(),
                 command: vec![

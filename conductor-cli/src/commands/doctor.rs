@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use conductor_core::Backend;
 use conductor_core::config::ConfigSources;
-use conductor_core::gpu::DeviceView;
+use conductor_core::config::Settings;
+use conductor_core::gpu::{DeviceView, ResidencyGuard};
 use conductor_core::{Conductor, Error, LoadedConfig, PersonalityCatalog};
 
 use crate::cli::GlobalArgs;
@@ -17,6 +19,9 @@ use conductor_core::text::{one_line, strip_controls};
 struct Report {
     color: bool,
     worst: Option<u8>,
+    /// How many checks failed so far: a host's residency is checked only when its own checks
+    /// before it passed.
+    failures: usize,
     /// The first failed write to stdout; later lines are not attempted.
     output: Option<Failure>,
 }
@@ -48,6 +53,7 @@ impl Report {
         }
         // Exit with the code of the first failure, which the others usually follow from.
         self.worst.get_or_insert(code);
+        self.failures += 1;
     }
 }
 
@@ -56,6 +62,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
     let mut report = Report {
         color: output::stdout_color(),
         worst: None,
+        failures: 0,
         output: None,
     };
     let sources = global.sources()?;
@@ -83,6 +90,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         }
     };
     let settings = &config.settings;
+    output::set_backend(settings.backend);
 
     // Personalities.
     let catalog = PersonalityCatalog::with_dirs(settings.personality_dirs.clone());
@@ -125,23 +133,80 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
             return finish(report);
         }
     };
-    let backend = Arc::clone(conductor.backend());
+    if let Some(pool) = conductor.backend().pool() {
+        // A pool: every host checked on its own and named, so the broken one is plain.
+        for host in pool.hosts() {
+            let backend: Arc<dyn Backend> = Arc::new(host.backend().clone());
+            let guard = conductor
+                .guard()
+                .map(|guard| guard.for_host(Arc::clone(&backend)));
+            let name = backend.endpoint();
+            check_server(
+                &mut report,
+                &conductor,
+                settings,
+                &backend,
+                guard.as_ref(),
+                Some(&name),
+            )
+            .await;
+        }
+    } else {
+        let backend = Arc::clone(conductor.backend());
+        let guard = conductor.guard().cloned();
+        if !check_server(
+            &mut report,
+            &conductor,
+            settings,
+            &backend,
+            guard.as_ref(),
+            None,
+        )
+        .await
+        {
+            print_device(&mut report, &conductor);
+            return finish(report);
+        }
+    }
+    print_device(&mut report, &conductor);
+    finish(report)
+}
+
+/// Checks one server: reachable (and its version), the model present, the model's residency;
+/// `host` names it in every line when it is one host of a pool. False when the server cannot
+/// be reached at all, so nothing more can be learnt from it.
+async fn check_server(
+    report: &mut Report,
+    conductor: &Conductor,
+    settings: &Settings,
+    backend: &Arc<dyn Backend>,
+    guard: Option<&Arc<ResidencyGuard>>,
+    host: Option<&str>,
+) -> bool {
+    let on = |what: &str| host.map_or_else(|| what.to_owned(), |h| format!("{what} on host {h}"));
+    // A single server's residency waits for everything before it; a pool host's for its own
+    // checks only, so one broken host does not hide the others.
+    let failures_before = if host.is_some() { report.failures } else { 0 };
     match backend.model_server() {
         Some(server) => match server.version().await {
             Ok(version) => report.ok(
-                "Ollama",
+                &on("Ollama"),
                 &format!("version {version} at {}", backend.endpoint()),
             ),
             Err(err) => {
-                report.fail(OLLAMA, "Ollama", &err.to_string(), err.hint());
-                print_device(&mut report, &conductor);
-                return finish(report);
+                report.fail(
+                    OLLAMA,
+                    &on("Ollama"),
+                    &output::message_text(&err),
+                    output::hint_text(&err),
+                );
+                return false;
             }
         },
         // An OpenAI-compatible server has no version endpoint: the model list below is the
         // reachability check.
         None => report.info(
-            "server",
+            &on("server"),
             &format!("{} server at {}", settings.backend, backend.endpoint()),
         ),
     }
@@ -154,11 +219,11 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                 .iter()
                 .any(|m| conductor_core::backend::same_model(&m.name, model)) =>
         {
-            report.ok("model", &format!("{model} is present"));
+            report.ok(&on("model"), &format!("{model} is present"));
         }
         Ok(models) => report.fail(
             MODEL_NOT_FOUND,
-            "model",
+            &on("model"),
             &format!(
                 "{model} is not on the server (it has: {})",
                 models
@@ -174,13 +239,18 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     .to_owned()
             }),
         ),
-        Err(err) => report.fail(OLLAMA, "model list", &err.to_string(), err.hint()),
+        Err(err) => report.fail(
+            OLLAMA,
+            &on("model list"),
+            &output::message_text(&err),
+            output::hint_text(&err),
+        ),
     }
 
     // Residency, checked the way a request would load the model.
-    if report.worst.is_none() && backend.model_server().is_none() {
+    if report.failures == failures_before && backend.model_server().is_none() {
         report.info(
-            "residency",
+            &on("residency"),
             &if settings.gpu_policy == conductor_core::GpuPolicy::Off {
                 "not reported by this server (policy off: not checked)".to_owned()
             } else {
@@ -191,8 +261,8 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                 )
             },
         );
-    } else if report.worst.is_none()
-        && let Some(guard) = conductor.guard()
+    } else if report.failures == failures_before
+        && let Some(guard) = guard
     {
         let defaults = conductor.defaults();
         match guard
@@ -202,7 +272,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
             Ok(check) if check.resident => {
                 let running = check.running.as_ref();
                 report.ok(
-                    "residency",
+                    &on("residency"),
                     &format!(
                         "{} ({}, context {}) under policy {}",
                         running.map_or_else(|| "?".into(), |r| r.processor().to_string()),
@@ -221,7 +291,7 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     .map_or_else(|| "not resident".into(), |d| d.summary());
                 report.fail(
                     NOT_RESIDENT,
-                    "residency",
+                    &on("residency"),
                     &summary,
                     diagnosis.as_ref().map(output::fix_text),
                 );
@@ -229,14 +299,21 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
                     report.line(format_args!("    note: {}", strip_controls(note)));
                 }
             }
-            Err(err @ Error::ModelNotFound { .. }) => {
-                report.fail(MODEL_NOT_FOUND, "residency", &err.to_string(), err.hint())
-            }
-            Err(err) => report.fail(OLLAMA, "residency", &err.to_string(), err.hint()),
+            Err(err @ Error::ModelNotFound { .. }) => report.fail(
+                MODEL_NOT_FOUND,
+                &on("residency"),
+                &output::message_text(&err),
+                output::hint_text(&err),
+            ),
+            Err(err) => report.fail(
+                OLLAMA,
+                &on("residency"),
+                &output::message_text(&err),
+                output::hint_text(&err),
+            ),
         }
     }
-    print_device(&mut report, &conductor);
-    finish(report)
+    true
 }
 
 fn print_device(report: &mut Report, conductor: &Conductor) {

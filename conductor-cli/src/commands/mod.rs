@@ -19,7 +19,9 @@ use crate::exit::Failure;
 /// Loads the configuration with the global flags on top.
 pub fn load_config(global: &GlobalArgs) -> Result<LoadedConfig, Failure> {
     let sources = global.sources()?;
-    Ok(LoadedConfig::load(sources)?)
+    let config = LoadedConfig::load(sources)?;
+    crate::output::set_backend(config.settings.backend);
+    Ok(config)
 }
 
 /// `conductor completions SHELL`. Generated into memory first: clap_complete panics when its

@@ -15,6 +15,7 @@ use crate::duration::humanize;
 use crate::gpu::Diagnosis;
 
 mod file;
+mod wording;
 
 pub use file::{ConfigError, FileLocation, FileRefusal, PersonalityError};
 pub(crate) use file::{ReadProblem, read_small_file};

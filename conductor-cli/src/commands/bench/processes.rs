@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use conductor_core::BackendKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -108,9 +109,15 @@ fn children_usage() -> Option<(Duration, u64)> {
     None
 }
 
-/// `conductor __raw-chat URL BODY_FILE`: the minimal client: one POST, each line's content
-/// printed as it arrives. The baseline conductor is measured against.
-pub fn raw_chat_main(url: &str, body_file: &Path) -> Result<ExitCode, Failure> {
+/// `conductor __raw-chat [--protocol P] URL BODY_FILE`: the minimal client: one POST, each
+/// line's content printed as it arrives. The baseline conductor is measured against. For
+/// [`BackendKind::OpenAi`] the lines are SSE events (`data: {...}`, `data: [DONE]`) and the
+/// content is each `choices[0].delta.content`; for Ollama, NDJSON with `message.content`.
+pub fn raw_chat_main(
+    protocol: BackendKind,
+    url: &str,
+    body_file: &Path,
+) -> Result<ExitCode, Failure> {
     let body = std::fs::read(body_file)
         .map_err(|err| Failure::other(format!("cannot read {}: {err}", body_file.display())))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -137,10 +144,7 @@ pub fn raw_chat_main(url: &str, body_file: &Path) -> Result<ExitCode, Failure> {
             pending.extend_from_slice(&chunk);
             while let Some(end) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                if let Some(text) = value["message"]["content"].as_str()
+                if let Some(text) = raw_content(protocol, &line)
                     && out
                         .write_all(text.as_bytes())
                         .and_then(|()| out.flush())
@@ -152,6 +156,26 @@ pub fn raw_chat_main(url: &str, body_file: &Path) -> Result<ExitCode, Failure> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The answer text one streamed line carries, in the backend's protocol; `None` for lines
+/// without any (SSE comments, `[DONE]`, the usage chunk, blank lines).
+fn raw_content(protocol: BackendKind, line: &[u8]) -> Option<String> {
+    let json = if protocol == BackendKind::OpenAi {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let data = line.strip_prefix(b"data:")?;
+        data.strip_prefix(b" ").unwrap_or(data)
+    } else {
+        line
+    };
+    let value = serde_json::from_slice::<serde_json::Value>(json).ok()?;
+    let text = if protocol == BackendKind::OpenAi {
+        &value["choices"][0]["delta"]["content"]
+    } else {
+        &value["message"]["content"]
+    };
+    text.as_str().map(str::to_owned)
 }
 
 /// One client in the comparison.
@@ -352,5 +376,22 @@ mod tests {
         assert!(m.first_byte_ms.unwrap() >= 50.0, "{m:?}");
         assert!(m.max_rss_kib.unwrap() > 0, "{m:?}");
         assert!(m.cpu_ms.is_some());
+    }
+
+    #[test]
+    fn raw_content_reads_both_protocols() {
+        let sse = br#"data: {"choices":[{"delta":{"content":"H\u00e9"}}]}"#;
+        assert_eq!(
+            raw_content(BackendKind::OpenAi, sse).as_deref(),
+            Some("H\u{e9}")
+        );
+        assert_eq!(raw_content(BackendKind::OpenAi, b"data: [DONE]\n"), None);
+        assert_eq!(raw_content(BackendKind::OpenAi, b": keep-alive\n"), None);
+        let ndjson = br#"{"message":{"content":"a"}}"#;
+        assert_eq!(
+            raw_content(BackendKind::Ollama, ndjson).as_deref(),
+            Some("a")
+        );
+        assert_eq!(raw_content(BackendKind::Ollama, sse), None);
     }
 }
