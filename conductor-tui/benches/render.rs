@@ -39,6 +39,7 @@ fn info() -> AppInfo {
         model: "llama3.2:3b".into(),
         personality: "yollayah".into(),
         policy: GpuPolicy::Enforce,
+        backend: conductor_core::BackendKind::Ollama,
     }
 }
 

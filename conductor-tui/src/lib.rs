@@ -70,6 +70,8 @@ pub struct ChatOptions {
     pub resume: bool,
     /// Where sessions are saved; `None`: `<data dir>/conductor/sessions`.
     pub sessions_dir: Option<PathBuf>,
+    /// Which kind of server the conductor talks to, so errors name it (default: Ollama).
+    pub backend: conductor_core::BackendKind,
 }
 
 /// Why the chat UI could not run. Problems while it runs (Ollama down, a model not on the GPU)
@@ -130,6 +132,7 @@ pub async fn run(conductor: Conductor, options: ChatOptions) -> Result<(), TuiEr
         policy: conductor
             .guard()
             .map_or(GpuPolicy::Off, |guard| guard.policy()),
+        backend: options.backend,
     };
     let store = match &options.sessions_dir {
         Some(dir) => Ok(SessionStore::new(dir)),

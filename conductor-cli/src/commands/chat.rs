@@ -20,6 +20,7 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failur
     let options = ChatOptions {
         resume: args.resume,
         sessions_dir: args.sessions_dir,
+        backend: config.settings.backend,
     };
     match conductor_tui::run(conductor, options).await {
         Ok(()) => Ok(ExitCode::SUCCESS),

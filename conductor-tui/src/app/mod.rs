@@ -46,6 +46,8 @@ pub struct AppInfo {
     pub personality: String,
     /// The GPU policy.
     pub policy: GpuPolicy,
+    /// Which kind of server answers: errors and hints name it (Ollama, or "the server").
+    pub backend: conductor_core::BackendKind,
 }
 
 /// The GPU badge of the status bar.

@@ -1,6 +1,7 @@
 //! Notices: conductor speaking in the conversation (errors with what to do, the GPU
 //! diagnosis, fixes), never sent and never saved.
 
+use conductor_core::BackendKind;
 use conductor_core::Error;
 use conductor_core::gpu::{Diagnosis, FixReport};
 
@@ -54,12 +55,12 @@ impl App {
 }
 
 /// A notice for an error: `title: error`, with the error's hint.
-pub(super) fn error_notice(err: &Error, title: &str) -> Notice {
+pub(super) fn error_notice(err: &Error, title: &str, backend: BackendKind) -> Notice {
     Notice {
         level: NoticeLevel::Error,
-        title: format!("{title}: {}", err.root()),
+        title: format!("{title}: {}", err.root().message_for(backend)),
         body: Vec::new(),
-        hint: err.hint(),
+        hint: err.hint_for(backend),
     }
 }
 

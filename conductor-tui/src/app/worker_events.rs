@@ -14,6 +14,14 @@ use crate::session::shorten;
 use crate::worker::WorkerEvent;
 
 impl App {
+    /// The title of the notice for a server that cannot be reached, named as it is.
+    fn server_down_title(&self) -> &'static str {
+        match self.info.backend {
+            conductor_core::BackendKind::Ollama => "Ollama is down",
+            _ => "The server is down",
+        }
+    }
+
     pub(super) fn streaming_entry(&mut self) -> Option<&mut ChatEntry> {
         let entry = self.entries.iter_mut().rev().find(|e| {
             e.message()
@@ -92,7 +100,7 @@ impl App {
             WorkerEvent::Failed(err) => {
                 let reason = err.root().to_string();
                 self.end_answer(MessageState::Interrupted(reason));
-                let mut notice = error_notice(&err, "The answer broke off");
+                let mut notice = error_notice(&err, "The answer broke off", self.info.backend);
                 notice
                     .body
                     .push("What arrived is kept. Ctrl+R asks again.".to_owned());
@@ -187,7 +195,7 @@ impl App {
             }
             WorkerEvent::Cleared | WorkerEvent::Restored { .. } => {}
             WorkerEvent::CommandFailed(err) => {
-                self.push_notice(error_notice(&err, "Not changed"));
+                self.push_notice(error_notice(&err, "Not changed", self.info.backend));
             }
         }
     }
@@ -239,7 +247,7 @@ impl App {
             }
             Error::Unreachable { .. } => {
                 self.badge = Badge::Unreachable;
-                let mut notice = error_notice(err, "Ollama is down");
+                let mut notice = error_notice(err, self.server_down_title(), self.info.backend);
                 if self.retry.is_some() {
                     notice
                         .body
@@ -248,7 +256,7 @@ impl App {
                 self.push_notice(notice);
             }
             _ => {
-                let mut notice = error_notice(err, "Not sent");
+                let mut notice = error_notice(err, "Not sent", self.info.backend);
                 if self.retry.is_some() {
                     notice.body.push("Ctrl+R sends it again.".into());
                 }

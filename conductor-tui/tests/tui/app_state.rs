@@ -823,3 +823,24 @@ fn server_text_reaches_the_screen_without_control_characters() {
     assert_eq!(picker.items[0].value, HOSTILE);
     check(&app);
 }
+
+#[test]
+fn an_openai_compatible_server_down_is_not_called_ollama() {
+    let mut info = info(GpuPolicy::Enforce);
+    info.backend = conductor_core::BackendKind::OpenAi;
+    let mut app = App::new(info);
+    submit(&mut app, "hello?");
+    app.take_actions();
+    app.update(worker(WorkerEvent::Rejected(Error::Unreachable {
+        host: "http://vllm-head:8000/v1".into(),
+        reason: "connection refused".into(),
+    })));
+    let notices = notices(&app);
+    assert_eq!(notices.len(), 1);
+    assert!(!notices[0].1.contains("Ollama"), "{}", notices[0].1);
+    assert!(
+        notices[0].1.starts_with("The server is down"),
+        "{}",
+        notices[0].1
+    );
+}

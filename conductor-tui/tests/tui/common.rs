@@ -19,6 +19,7 @@ pub fn info(policy: GpuPolicy) -> AppInfo {
         model: "llama3.2:3b".into(),
         personality: "yollayah".into(),
         policy,
+        backend: conductor_core::BackendKind::Ollama,
     }
 }
 
