@@ -241,7 +241,7 @@ pub fn fix_notice(
             path.display()
         ));
     }
-    let lines = fix_toml(&fix.options);
+    let lines = fix.config_lines();
     if !lines.is_empty() {
         let file = config_file.map_or_else(
             || "conductor.toml (`conductor config show` names it)".to_owned(),
@@ -253,18 +253,6 @@ pub fn fix_notice(
         ));
     }
     notice
-}
-
-/// The `[options]` lines that hold a fix's runner options.
-pub fn fix_toml(options: &conductor_core::RunnerOptions) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Some(n) = options.num_ctx {
-        lines.push(format!("num_ctx = {n}"));
-    }
-    if let Some(n) = options.num_gpu {
-        lines.push(format!("num_gpu = {n}"));
-    }
-    lines
 }
 
 /// One line per remembered fix: `m3b:latest on http://…: num_ctx … → 16384 (since …)`.

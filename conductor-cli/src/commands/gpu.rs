@@ -151,7 +151,7 @@ async fn verify_unreported(
                 .into_iter()
                 .map(|line| vec!["evidence".into(), line]),
         );
-        rows.extend(generation_rows(&generation));
+        rows.extend(generation_rows(&generation, "the server"));
         let verdict = paint(
             output::stdout_color(),
             style::WARN,
@@ -222,7 +222,8 @@ pub(super) fn evidence_json(reports: Option<&ServerReports>) -> serde_json::Valu
     })
 }
 
-fn generation_rows(generation: &Generation) -> Vec<Vec<String>> {
+/// The generation's rows of a `gpu verify` table; `server` names who reported the tokens/s.
+fn generation_rows(generation: &Generation, server: &str) -> Vec<Vec<String>> {
     vec![
         vec![
             "GPU utilisation".into(),
@@ -240,7 +241,7 @@ fn generation_rows(generation: &Generation) -> Vec<Vec<String>> {
         vec![
             "tokens/s".into(),
             format!(
-                "{} as received · {} by the server ({} tokens)",
+                "{} as received · {} by {server} ({} tokens)",
                 generation
                     .client_rate
                     .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
@@ -410,39 +411,8 @@ fn print_verdict(report: &ResidencyReport, generation: &Generation) -> Result<()
         ],
         vec!["runner on GPU".into(), runner_line(report)],
         vec!["device".into(), device_line(&report.device)],
-        vec![
-            "GPU utilisation".into(),
-            generation.util_avg.map_or_else(
-                || "not sampled".into(),
-                |avg| {
-                    format!(
-                        "{avg:.0}% average, {}% peak during generation ({} samples)",
-                        generation.util_max.unwrap_or(0),
-                        generation.samples
-                    )
-                },
-            ),
-        ],
-        vec![
-            "tokens/s".into(),
-            format!(
-                "{} as received · {} by Ollama ({} tokens)",
-                generation
-                    .client_rate
-                    .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
-                generation
-                    .server_rate
-                    .map_or_else(|| "-".into(), |r| format!("{r:.0}")),
-                generation.tokens
-            ),
-        ],
-        vec![
-            "time to first token".into(),
-            generation
-                .ttft
-                .map_or_else(|| "-".into(), |t| format!("{} ms", t.as_millis())),
-        ],
     ];
+    rows.extend(generation_rows(generation, "Ollama"));
     if let Some(line) = running.and_then(|r| share_line(r, report.runner_gpu_memory())) {
         rows.push(vec!["measured".into(), line]);
     }
@@ -501,15 +471,7 @@ fn verify_json(report: &ResidencyReport, g: &Generation) -> serde_json::Value {
         "runner_gpu_memory": report.runner_gpu_memory(),
         "measured": report.running.as_ref().and_then(|r| share_line(r, report.runner_gpu_memory())),
         "device": device_json(&report.device),
-        "generation": {
-            "tokens": g.tokens,
-            "tokens_per_s_client": g.client_rate,
-            "tokens_per_s_server": g.server_rate,
-            "ttft_ms": g.ttft.map(|t| t.as_secs_f64() * 1e3),
-            "gpu_utilization_avg": g.util_avg,
-            "gpu_utilization_max": g.util_max,
-            "samples": g.samples,
-        },
+        "generation": generation_json(g),
         "diagnosis": report.diagnosis.as_ref().map(|d| json!({
             "cause": format!("{:?}", d.cause),
             "summary": d.summary(),

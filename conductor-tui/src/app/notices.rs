@@ -89,13 +89,7 @@ pub(super) fn fix_title(report: &FixReport, model: &str) -> String {
 
 /// Where the fix is kept, and how to make it part of the configuration.
 pub(super) fn fix_advice(report: &FixReport) -> String {
-    let mut lines = Vec::new();
-    if let Some(n) = report.options.num_ctx {
-        lines.push(format!("num_ctx = {n}"));
-    }
-    if let Some(n) = report.options.num_gpu {
-        lines.push(format!("num_gpu = {n}"));
-    }
+    let lines = report.config_lines();
     let kept = if report.saved_in.is_some() {
         "remembered for later runs; "
     } else {

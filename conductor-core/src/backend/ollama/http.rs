@@ -287,3 +287,41 @@ pub(in crate::backend) fn chain_root(err: &(dyn std::error::Error + 'static)) ->
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
+
+/// The next piece of a streamed body within the idle budget: a chunk, `None` at the end of the
+/// body, or the error: a stall (named by `endpoint`) or a broken connection. Shared by the
+/// NDJSON (Ollama) and SSE (OpenAI-compatible) readers.
+pub(in crate::backend) async fn next_chunk<S, E>(
+    body: &mut S,
+    idle: Duration,
+    endpoint: &str,
+) -> Result<Option<bytes::Bytes>>
+where
+    S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+    E: std::error::Error + 'static,
+{
+    use futures::StreamExt;
+    match tokio::time::timeout(idle, body.next()).await {
+        Err(_) => Err(Error::Timeout {
+            endpoint: endpoint.to_owned(),
+            phase: TimeoutPhase::Stream,
+            after: idle,
+        }),
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        Ok(Some(Err(err))) => Err(Error::ConnectionLost {
+            reason: chain_root(&err),
+        }),
+        Ok(None) => Ok(None),
+    }
+}
+
+/// Reads what is left of a body after its final event, so the connection returns to the pool.
+/// Bounded: a server that keeps the body open gets the connection dropped after 250 ms.
+pub(in crate::backend) async fn drain<S, E>(body: &mut S)
+where
+    S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+{
+    use futures::StreamExt;
+    let rest = async { while let Some(Ok(_)) = body.next().await {} };
+    let _ = tokio::time::timeout(Duration::from_millis(250), rest).await;
+}

@@ -6,14 +6,14 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde::Deserialize;
 
-use super::http::chain_root;
+use super::http::{drain, next_chunk};
 use crate::backend::{
     ChatStream, Completion, DoneReason, GenerationStats, PullProgress, PullStream, StreamEvent,
 };
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Error, Result};
 use crate::ndjson::{LineDecoder, MAX_LINE_BYTES, excerpt};
 
 /// Decodes Ollama's NDJSON chat stream from raw byte chunks into [`StreamEvent`]s.
@@ -125,9 +125,7 @@ where
                 }
                 Phase::Finished => return None,
                 Phase::Draining => {
-                    // Bounded: a server that keeps the body open gets the connection dropped.
-                    let drain = async { while let Some(Ok(_)) = self.body.next().await {} };
-                    let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
+                    drain(&mut self.body).await;
                     self.phase = Phase::Finished;
                     return None;
                 }
@@ -151,21 +149,9 @@ where
                 }
                 Ok(None) => {}
             }
-            match tokio::time::timeout(self.idle, self.body.next()).await {
-                Err(_) => {
-                    let err = Error::Timeout {
-                        endpoint: self.endpoint.to_owned(),
-                        phase: TimeoutPhase::Stream,
-                        after: self.idle,
-                    };
-                    return self.fail(err);
-                }
-                Ok(Some(Ok(chunk))) => self.decoder.push(&chunk),
-                Ok(Some(Err(err))) => {
-                    return self.fail(Error::ConnectionLost {
-                        reason: chain_root(&err),
-                    });
-                }
+            match next_chunk(&mut self.body, self.idle, self.endpoint).await {
+                Err(err) => return self.fail(err),
+                Ok(Some(chunk)) => self.decoder.push(&chunk),
                 Ok(None) => {
                     // End of body: a last line without its newline still counts.
                     if let Some(rest) = self.decoder.finish()

@@ -6,13 +6,13 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde::Deserialize;
 
 use super::sse::{SseDecoder, SseEvent};
-use crate::backend::ollama::http::chain_root;
+use crate::backend::ollama::http::{drain, next_chunk};
 use crate::backend::{ChatStream, Completion, DoneReason, GenerationStats, StreamEvent};
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Error, Result};
 use crate::ndjson::{MAX_LINE_BYTES, excerpt};
 
 /// The API path the stream comes from, for errors.
@@ -86,9 +86,7 @@ where
             match self.phase {
                 Phase::Finished => return None,
                 Phase::Draining => {
-                    // Bounded: a server that keeps the body open gets the connection dropped.
-                    let drain = async { while let Some(Ok(_)) = self.body.next().await {} };
-                    let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
+                    drain(&mut self.body).await;
                     self.phase = Phase::Finished;
                     return None;
                 }
@@ -111,20 +109,9 @@ where
                 }
                 Ok(None) => {}
             }
-            match tokio::time::timeout(self.idle, self.body.next()).await {
-                Err(_) => {
-                    self.end = Some(Error::Timeout {
-                        endpoint: ENDPOINT.to_owned(),
-                        phase: TimeoutPhase::Stream,
-                        after: self.idle,
-                    });
-                }
-                Ok(Some(Ok(chunk))) => self.decoder.push(&chunk),
-                Ok(Some(Err(err))) => {
-                    self.end = Some(Error::ConnectionLost {
-                        reason: chain_root(&err),
-                    });
-                }
+            match next_chunk(&mut self.body, self.idle, ENDPOINT).await {
+                Err(err) => self.end = Some(err),
+                Ok(Some(chunk)) => self.decoder.push(&chunk),
                 Ok(None) => {
                     if let Some(event) = self.decoder.finish() {
                         self.event(&event);

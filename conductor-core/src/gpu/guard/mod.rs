@@ -81,6 +81,22 @@ pub struct FixReport {
     pub saved_in: Option<PathBuf>,
 }
 
+impl FixReport {
+    /// The `[options]` lines of conductor.toml that make the fix part of the configuration,
+    /// e.g. `num_ctx = 16384` (the runner options a fix changes).
+    #[must_use]
+    pub fn config_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(n) = self.options.num_ctx {
+            lines.push(format!("num_ctx = {n}"));
+        }
+        if let Some(n) = self.options.num_gpu {
+            lines.push(format!("num_gpu = {n}"));
+        }
+        lines
+    }
+}
+
 /// How an admission was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
