@@ -11,6 +11,7 @@
 // Beside this file, not in `tests/`, where cargo would build it as a test binary of its own.
 #[path = "cli/chat_tui.rs"]
 mod chat_tui;
+mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -19,30 +20,12 @@ use std::time::{Duration, Instant};
 
 use conductor_tests::{Fault, Reply, Residency, StandIn};
 
-const BIN: &str = env!("CARGO_BIN_EXE_conductor");
+use common::{BIN, clean_command, code, stderr, stdout};
 
-/// A command with a clean environment: no user config, no inherited Ollama settings.
+/// A command with a clean environment, pointed at the Ollama at `host`.
 fn command(home: &Path, host: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "OLLAMA_HOST",
-        "CONDUCTOR_CONFIG",
-        "CONDUCTOR_MODEL",
-        "CONDUCTOR_PERSONALITY",
-        "CONDUCTOR_GPU_POLICY",
-        "CONDUCTOR_OLLAMA_TOKEN",
-        "CONDUCTOR_LOG",
-        "CONDUCTOR_STATE_DIR",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env("OLLAMA_HOST", host)
-        .stdin(Stdio::null());
+    let mut cmd = clean_command(home);
+    cmd.env("OLLAMA_HOST", host);
     cmd
 }
 
@@ -89,18 +72,6 @@ impl Env {
         .await
         .unwrap()
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,39 +3,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use conductor_tests::{
     LLAMA_SERVER_METRICS, OpenAiReply, OpenAiStandIn, VLLM_METRICS, llama_server_props,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_conductor");
+mod common;
 
-/// A command with a clean environment (as in `cli.rs`), pointed at `base`.
+use common::{clean_command, code, stderr, stdout};
+
+/// A command with a clean environment, pointed at the OpenAI-compatible server at `base`.
 fn command(home: &Path, base: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "OLLAMA_HOST",
-        "CONDUCTOR_CONFIG",
-        "CONDUCTOR_MODEL",
-        "CONDUCTOR_PERSONALITY",
-        "CONDUCTOR_GPU_POLICY",
-        "CONDUCTOR_OLLAMA_TOKEN",
-        "CONDUCTOR_BACKEND",
-        "CONDUCTOR_LOG",
-        "CONDUCTOR_STATE_DIR",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env("OLLAMA_HOST", base)
+    let mut cmd = clean_command(home);
+    cmd.env("OLLAMA_HOST", base)
         .env("CONDUCTOR_MODEL", "m")
-        .args(args)
-        .stdin(Stdio::null());
+        .args(args);
     cmd
 }
 
@@ -64,18 +47,6 @@ impl Env {
             .await
             .unwrap()
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
 }
 
 #[tokio::test]

@@ -9,36 +9,19 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use conductor_tests::{Residency, StandIn};
 
-const BIN: &str = env!("CARGO_BIN_EXE_conductor");
+mod common;
+
+use common::clean_command;
 
 /// A command with a clean environment and the pool in `CONDUCTOR_OLLAMA_HOSTS`.
 fn command(home: &Path, hosts: &[&StandIn]) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "OLLAMA_HOST",
-        "CONDUCTOR_OLLAMA_HOSTS",
-        "CONDUCTOR_CONFIG",
-        "CONDUCTOR_MODEL",
-        "CONDUCTOR_PERSONALITY",
-        "CONDUCTOR_GPU_POLICY",
-        "CONDUCTOR_OLLAMA_TOKEN",
-        "CONDUCTOR_LOG",
-        "CONDUCTOR_STATE_DIR",
-        "NO_COLOR",
-    ] {
-        cmd.env_remove(var);
-    }
     let hosts: Vec<String> = hosts.iter().map(|s| s.host()).collect();
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env("CONDUCTOR_OLLAMA_HOSTS", hosts.join(","))
-        .stdin(Stdio::null());
+    let mut cmd = clean_command(home);
+    cmd.env("CONDUCTOR_OLLAMA_HOSTS", hosts.join(","));
     cmd
 }
 
