@@ -11,8 +11,9 @@ use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use conductor_core::backend::LocalModel;
+use conductor_core::backend::{LocalModel, PullProgress};
 
+use crate::editor::EditorError;
 use crate::residency::ResidencyUpdate;
 use crate::session::{Session, SessionSummary};
 use crate::worker::WorkerEvent;
@@ -42,8 +43,49 @@ pub enum Event {
     SessionLoaded(Result<Session, String>),
     /// A session was saved there (when asked to tell), or could not be saved.
     Saved(Result<PathBuf, String>),
+    /// Whether a model asked for by `/model NAME` is on the server (`Err`: it could not be
+    /// asked).
+    ModelLookup {
+        /// The model asked for.
+        model: String,
+        /// True when the server has it.
+        found: Result<bool, String>,
+    },
+    /// A `/pull` progressed, ended or failed.
+    Pull {
+        /// The model being pulled.
+        model: String,
+        /// What happened.
+        update: PullUpdate,
+    },
+    /// Text was sent to the terminal's clipboard (OSC 52), or could not be.
+    Copied {
+        /// What was copied, for the notice (`the last answer`, `code block 2`).
+        what: String,
+        /// Its length in characters.
+        chars: usize,
+        /// Whether the sequence could be written.
+        result: Result<(), String>,
+    },
+    /// The editor of `/edit` (Ctrl+X Ctrl+E) returned: the new input, or why there is none.
+    Edited(Result<String, EditorError>),
+    /// The user's messages of earlier conversations, oldest first, for Ctrl+R.
+    PastInputs(Vec<String>),
     /// The process was asked to stop (SIGTERM, SIGHUP): save and leave.
     Terminate,
+}
+
+/// How a `/pull` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullUpdate {
+    /// A progress line from the server.
+    Progress(PullProgress),
+    /// The model is on the server now.
+    Done,
+    /// The pull failed (the reason).
+    Failed(String),
+    /// Stopped with Esc.
+    Cancelled,
 }
 
 /// A handle to send events into the channel; cheap to clone.
@@ -120,6 +162,17 @@ impl EventHandler {
                 }
             }
         }));
+    }
+
+    /// Stops reading the terminal (and ticking) until [`EventHandler::start_terminal`] is
+    /// called again: while an editor owns the terminal, its keys must reach the editor.
+    pub async fn stop_terminal(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+            // Wait for the reader to be dropped, so crossterm's reading thread is told to stop
+            // before the editor starts.
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
     }
 
     /// A sender for producers.

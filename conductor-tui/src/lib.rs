@@ -30,6 +30,8 @@
 //! - [`session`]: conversations saved atomically with user-only permissions; [`lock`]: one
 //!   window per conversation.
 //! - [`input`]: the multi-line input box and input history.
+//! - [`clipboard`]: `/copy` through the terminal (OSC 52); [`codeblocks`]: the numbered code
+//!   blocks `/copy N` copies; [`editor`]: composing a message in `$VISUAL`/`$EDITOR`.
 //! - `runtime` (private): the loop that carries out the app's actions and draws;
 //!   `terminal` (private): taking the terminal over and giving it back.
 //!
@@ -41,6 +43,9 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod clipboard;
+pub mod codeblocks;
+pub mod editor;
 pub mod event;
 pub mod input;
 pub mod lock;

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conductor_core::{Backend, Conductor, PersonalityCatalog};
+use conductor_core::backend::same_model;
+use conductor_core::{Backend, Conductor, PersonalityCatalog, Role};
+use futures::StreamExt;
 
 use crate::app::{Action, App, NoticeLevel};
-use crate::event::{Event, EventHandler, EventSender, FPS};
+use crate::event::{Event, EventHandler, EventSender, FPS, PullUpdate};
 use crate::lock::{LockError, SessionLock};
 use crate::residency::{IDLE_INTERVAL, ResidencyPoller};
 use crate::session::{SaveRequest, Saver, SessionStore};
@@ -64,6 +66,14 @@ impl SessionLocks {
     }
 }
 
+/// The longest a pull may go without a progress line (verifying a large model's digest sends
+/// none for a while).
+const PULL_IDLE: Duration = Duration::from_secs(300);
+/// The longest the model list behind `/model NAME` may take.
+const LOOKUP_LIMIT: Duration = Duration::from_secs(30);
+/// Conversations whose user messages Ctrl+R searches, newest first.
+const PAST_SESSIONS: usize = 50;
+
 /// The background pieces the actions talk to.
 struct Runtime {
     worker: WorkerHandle,
@@ -73,10 +83,12 @@ struct Runtime {
     backend: Arc<dyn Backend>,
     catalog: PersonalityCatalog,
     events: EventSender,
+    /// The `/pull` in progress: its model and its task.
+    pull: Option<(String, tokio::task::AbortHandle)>,
 }
 
 impl Runtime {
-    fn dispatch(&self, action: Action, app: &App) {
+    fn dispatch(&mut self, action: Action, app: &App) {
         match action {
             Action::Send(text) => self.worker.send(Command::Send(text)),
             Action::Cancel => self.worker.send(Command::Cancel),
@@ -160,8 +172,131 @@ impl Runtime {
             }
             Action::RefreshResidency => self.poller.refresh(),
             Action::SetIdle(idle) => self.poller.set_idle(idle),
+            Action::SetPolicy(policy) => self.worker.send(Command::SetPolicy(policy)),
+            Action::CheckModel(model) => {
+                let backend = Arc::clone(&self.backend);
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let found = match tokio::time::timeout(LOOKUP_LIMIT, backend.models()).await {
+                        Ok(Ok(models)) => Ok(models.iter().any(|m| same_model(&m.name, &model))),
+                        Ok(Err(err)) => Err(err.to_string()),
+                        Err(_) => Err(format!(
+                            "the server did not list its models within {} s",
+                            LOOKUP_LIMIT.as_secs()
+                        )),
+                    };
+                    events.send(Event::ModelLookup { model, found });
+                });
+            }
+            Action::Pull(model) => {
+                let backend = Arc::clone(&self.backend);
+                let events = self.events.clone();
+                let name = model.clone();
+                let task = tokio::spawn(async move {
+                    let update = pull(backend.as_ref(), &name, &events).await;
+                    events.send(Event::Pull {
+                        model: name,
+                        update,
+                    });
+                });
+                self.pull = Some((model, task.abort_handle()));
+            }
+            Action::CancelPull => {
+                if let Some((model, task)) = self.pull.take() {
+                    // Dropping the stream closes the connection: the server stops downloading.
+                    task.abort();
+                    self.events.send(Event::Pull {
+                        model,
+                        update: PullUpdate::Cancelled,
+                    });
+                }
+            }
+            // Carried out by the loop, which owns the terminal.
+            Action::Copy { .. } | Action::Edit(_) => {}
         }
     }
+}
+
+/// Downloads `model`, sending each progress line; the last update (done, failed) is returned.
+async fn pull(backend: &dyn Backend, model: &str, events: &EventSender) -> PullUpdate {
+    let Some(server) = backend.model_server() else {
+        return PullUpdate::Failed("this server cannot download models".into());
+    };
+    let idle = || format!("no progress for {} s", PULL_IDLE.as_secs());
+    let mut stream = match tokio::time::timeout(PULL_IDLE, server.pull_model(model)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => return PullUpdate::Failed(err.to_string()),
+        Err(_) => return PullUpdate::Failed(idle()),
+    };
+    loop {
+        match tokio::time::timeout(PULL_IDLE, stream.next()).await {
+            Ok(Some(Ok(progress))) => {
+                let done = progress.is_success();
+                events.send(Event::Pull {
+                    model: model.to_owned(),
+                    update: PullUpdate::Progress(progress),
+                });
+                if done {
+                    return PullUpdate::Done;
+                }
+            }
+            Ok(Some(Err(err))) => return PullUpdate::Failed(err.to_string()),
+            Ok(None) => return PullUpdate::Failed("the server ended the download early".into()),
+            Err(_) => return PullUpdate::Failed(idle()),
+        }
+    }
+}
+
+/// The user's messages of the newest saved conversations, oldest first, for Ctrl+R.
+fn past_inputs(store: &SessionStore) -> Vec<String> {
+    let Ok(list) = store.list() else {
+        return Vec::new();
+    };
+    let mut inputs = Vec::new();
+    for summary in list.iter().take(PAST_SESSIONS).rev() {
+        if let Ok(session) = store.load(&summary.id) {
+            inputs.extend(
+                session
+                    .messages
+                    .into_iter()
+                    .filter(|m| m.role == Role::User)
+                    .map(|m| m.content),
+            );
+        }
+    }
+    inputs
+}
+
+/// `/copy`: the text to the terminal's clipboard, through the writer ratatui draws with.
+fn copy(guard: &mut TerminalGuard, text: &str, what: String) -> Event {
+    let result = crate::clipboard::copy_to(
+        guard.terminal.backend_mut(),
+        text,
+        crate::clipboard::in_tmux(),
+    )
+    .map_err(|err| err.to_string());
+    Event::Copied {
+        what,
+        chars: text.chars().count(),
+        result,
+    }
+}
+
+/// `/edit`: the terminal to the user's editor and back. The terminal reader stops first, so
+/// that the editor gets every key.
+async fn edit(
+    guard: &mut TerminalGuard,
+    events: &mut EventHandler,
+    text: &str,
+) -> (Event, std::io::Result<()>) {
+    events.stop_terminal().await;
+    let outcome = match guard.suspend() {
+        Ok(()) => crate::editor::edit(&crate::editor::editor_from_env(), text).await,
+        Err(err) => Err(crate::editor::EditorError::Terminal(err)),
+    };
+    let resumed = guard.resume();
+    events.start_terminal(FPS);
+    (Event::Edited(outcome), resumed)
 }
 
 pub(crate) async fn event_loop(
@@ -175,7 +310,7 @@ pub(crate) async fn event_loop(
     let sender = events.sender();
     let backend = Arc::clone(conductor.backend());
     let (worker, worker_task) = worker::spawn(conductor.chat(), sender.clone());
-    let runtime = Runtime {
+    let mut runtime = Runtime {
         worker,
         poller: ResidencyPoller::spawn(
             Arc::clone(&backend),
@@ -188,7 +323,12 @@ pub(crate) async fn event_loop(
         backend,
         catalog: conductor.catalog().clone(),
         events: sender,
+        pull: None,
     };
+    if let Some(store) = runtime.store.clone() {
+        let events = runtime.events.clone();
+        tokio::task::spawn_blocking(move || events.send(Event::PastInputs(past_inputs(&store))));
+    }
     // Check (and load) the model at once: the badge, and any diagnosis, show before the first
     // question.
     runtime.worker.send(Command::Warm);
@@ -202,7 +342,21 @@ pub(crate) async fn event_loop(
     loop {
         locks.follow(runtime.store.as_ref(), &mut app);
         for action in app.take_actions() {
-            runtime.dispatch(action, &app);
+            match action {
+                Action::Copy { text, what } => {
+                    let event = copy(&mut guard, &text, what);
+                    app.update(event);
+                }
+                Action::Edit(text) => {
+                    let (event, resumed) = edit(&mut guard, &mut events, &text).await;
+                    app.update(event);
+                    if let Err(err) = resumed {
+                        result = Err(err);
+                        app.quit();
+                    }
+                }
+                action => runtime.dispatch(action, &app),
+            }
         }
         if app.should_quit {
             break;
@@ -233,7 +387,15 @@ pub(crate) async fn event_loop(
     drop(guard);
     drop(events);
     runtime.worker.send(Command::Cancel);
-    let Runtime { worker, saver, .. } = runtime;
+    let Runtime {
+        worker,
+        saver,
+        pull,
+        ..
+    } = runtime;
+    if let Some((_, task)) = pull {
+        task.abort();
+    }
     drop(worker);
     let _ = tokio::time::timeout(Duration::from_secs(2), worker_task).await;
     if let Some(saver) = saver {

@@ -8,6 +8,9 @@ use crossterm::event::{
     KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 
 /// Restores the terminal when dropped (the panic hook covers panics).
 pub(crate) struct TerminalGuard {
@@ -21,19 +24,41 @@ impl TerminalGuard {
         // then calls ours, which undoes the extras).
         let terminal = ratatui::try_init()?;
         let guard = Self { terminal };
-        execute!(stdout(), EnableMouseCapture, EnableBracketedPaste)?;
-        if matches!(
-            crossterm::terminal::supports_keyboard_enhancement(),
-            Ok(true)
-        ) {
-            // Tells Shift+Enter from Enter in terminals that speak the kitty protocol.
-            execute!(
-                stdout(),
-                PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
-            )?;
-        }
+        enable_extras()?;
         Ok(guard)
     }
+
+    /// Gives the terminal to another program (the user's editor): the main screen, cooked
+    /// mode, no mouse reporting.
+    pub(crate) fn suspend(&mut self) -> std::io::Result<()> {
+        undo_extras();
+        execute!(stdout(), LeaveAlternateScreen, crossterm::cursor::Show)?;
+        disable_raw_mode()
+    }
+
+    /// Takes the terminal back after [`TerminalGuard::suspend`] and redraws everything on the
+    /// next frame.
+    pub(crate) fn resume(&mut self) -> std::io::Result<()> {
+        enable_raw_mode()?;
+        execute!(stdout(), EnterAlternateScreen)?;
+        enable_extras()?;
+        self.terminal.clear()
+    }
+}
+
+fn enable_extras() -> std::io::Result<()> {
+    execute!(stdout(), EnableMouseCapture, EnableBracketedPaste)?;
+    if matches!(
+        crossterm::terminal::supports_keyboard_enhancement(),
+        Ok(true)
+    ) {
+        // Tells Shift+Enter from Enter in terminals that speak the kitty protocol.
+        execute!(
+            stdout(),
+            PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+        )?;
+    }
+    Ok(())
 }
 
 impl Drop for TerminalGuard {

@@ -19,6 +19,7 @@ use conductor_core::{Processor, Role};
 use crate::app::{
     App, Badge, ChatEntry, Entry, EntryKind, MessageState, Notice, NoticeLevel, Phase, Picker, View,
 };
+use crate::codeblocks::code_blocks;
 use crate::markdown::{render_markdown, render_plain};
 
 /// Colour of the user's name.
@@ -44,9 +45,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let buf = frame.buffer_mut();
     render_conversation(app, conversation, buf);
     let cursor = render_input(app, input, buf);
+    render_more_lines(app, input, buf);
     render_status(app, status, buf);
     if let Some(picker) = &app.picker {
         render_picker(picker, area, buf);
+    } else if app.search.is_some() {
+        render_search(app, conversation, buf);
     } else if let Some(cursor) = cursor {
         frame.set_cursor_position(cursor);
     }
@@ -58,9 +62,12 @@ impl Widget for &App {
         let [conversation, input, status] = layout(self, area);
         render_conversation(self, conversation, buf);
         render_input(self, input, buf);
+        render_more_lines(self, input, buf);
         render_status(self, status, buf);
         if let Some(picker) = &self.picker {
             render_picker(picker, area, buf);
+        } else if self.search.is_some() {
+            render_search(self, conversation, buf);
         }
     }
 }
@@ -144,19 +151,31 @@ fn render_conversation(app: &App, area: Rect, buf: &mut Buffer) {
         }
         start += h;
     }
-    if app.scroll.is_some() && view.top < view.max_top() {
-        let below = view.max_top() - view.top;
-        let text = format!(" ↓ {below} more lines · Ctrl+End ");
-        let w = u16::try_from(text.width()).unwrap_or(0).min(area.width);
-        let x = area.right().saturating_sub(w);
-        buf.set_stringn(
-            x,
-            area.bottom() - 1,
-            &text,
-            usize::from(w),
-            Style::new().fg(Color::Black).bg(Color::Yellow),
-        );
+}
+
+/// "↓ N more lines · Ctrl+End" while the view is pinned above the end: drawn in the top border
+/// of the input box, right-aligned, so that it hides no line of the conversation.
+fn render_more_lines(app: &App, input: Rect, buf: &mut Buffer) {
+    let view = app.view.get();
+    if app.scroll.is_none() || view.top >= view.max_top() || input.height == 0 {
+        return;
     }
+    let below = view.max_top() - view.top;
+    let text = format!(" ↓ {below} more lines · Ctrl+End ");
+    // Beside the rounded corner and the " Message " title.
+    let room = usize::from(input.width.saturating_sub(12));
+    if text.width() > room {
+        return;
+    }
+    let w = u16::try_from(text.width()).unwrap_or(0);
+    let x = input.right().saturating_sub(w + 1);
+    buf.set_stringn(
+        x,
+        input.y,
+        &text,
+        usize::from(w),
+        Style::new().fg(Color::Black).bg(Color::Yellow),
+    );
 }
 
 fn render_welcome(app: &App, area: Rect, buf: &mut Buffer) {
@@ -234,7 +253,10 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
         ));
     }
     let body = match message.role {
-        Role::Assistant => render_markdown(&message.content, body_width, Style::new()),
+        Role::Assistant => number_code_blocks(
+            render_markdown(&message.content, body_width, Style::new()),
+            &message.content,
+        ),
         _ => render_plain(&message.content, body_width, Style::new()),
     };
     if message.content.is_empty() && message.state == MessageState::Streaming {
@@ -248,6 +270,40 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
     {
         last.spans
             .push(Span::styled("▌", Style::new().fg(ASSISTANT)));
+    }
+    lines
+}
+
+/// Adds `[N]` to the top of each code block drawn, the number `/copy N` takes. The blocks are
+/// found in the text by [`code_blocks`] and on screen by the renderer's frame (`╭─`); when the
+/// two counts differ (a line of prose that starts with `╭─`), no numbers are shown rather than
+/// wrong ones.
+fn number_code_blocks(mut lines: Vec<Line<'static>>, text: &str) -> Vec<Line<'static>> {
+    let count = code_blocks(text).len();
+    let is_top = |line: &Line<'_>| {
+        line.spans.len() == 1
+            && line
+                .spans
+                .first()
+                .is_some_and(|s| s.content.starts_with("╭─"))
+    };
+    if count == 0 || lines.iter().filter(|l| is_top(l)).count() != count {
+        return lines;
+    }
+    let mut n = 0;
+    for line in lines.iter_mut().filter(|l| is_top(l)) {
+        n += 1;
+        let gap = if line.spans[0].content.ends_with(' ') {
+            ""
+        } else {
+            " "
+        };
+        line.spans.push(Span::styled(
+            format!("{gap}[{n}]"),
+            Style::new()
+                .fg(Color::DarkGray)
+                .add_modifier(Modifier::BOLD),
+        ));
     }
     lines
 }
@@ -470,6 +526,97 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         if left.width() + usize::from(w) < available {
             buf.set_span(area.right() - w, area.y, &right, w);
         }
+    }
+}
+
+// ---- history search ----
+
+/// Most matches the Ctrl+R box lists.
+const SEARCH_ROWS: usize = 6;
+
+/// The Ctrl+R box, at the bottom of the conversation: the query, then the matches, newest
+/// first, the chosen one highlighted.
+fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
+    let Some(search) = &app.search else {
+        return;
+    };
+    let matches = app.search_matches();
+    let rows = matches.len().clamp(1, SEARCH_ROWS);
+    let height = u16::try_from(rows + 3).unwrap_or(u16::MAX).min(area.height);
+    if height < 3 || area.width < 10 {
+        return;
+    }
+    let popup = Rect {
+        x: area.x,
+        y: area.bottom() - height,
+        width: area.width,
+        height,
+    };
+    Clear.render(popup, buf);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(Style::new().fg(USER))
+        .title(Line::from(" History search ").bold())
+        .title_bottom(
+            Line::from(" Ctrl+R older · Enter use · Esc cancel ")
+                .style(DIM)
+                .right_aligned(),
+        );
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    if inner.is_empty() {
+        return;
+    }
+    let query = Line::from(vec![
+        Span::styled("search: ", DIM),
+        Span::raw(one_line(&search.query).into_owned()),
+        Span::styled("▏", Style::new().fg(USER)),
+    ]);
+    buf.set_line(inner.x, inner.y, &query, inner.width);
+    let shown = usize::from(inner.height.saturating_sub(1));
+    if matches.is_empty() {
+        buf.set_stringn(
+            inner.x,
+            inner.y + 1,
+            "  (no earlier input matches)",
+            usize::from(inner.width),
+            DIM,
+        );
+        return;
+    }
+    let first = search.selected.saturating_sub(shown.saturating_sub(1));
+    for (i, text) in matches.iter().enumerate().skip(first).take(shown) {
+        let y = inner.y + 1 + u16::try_from(i - first).unwrap_or(0);
+        let mut line = highlight(&one_line(text), &search.query);
+        line.spans.insert(0, Span::raw("  "));
+        if i == search.selected {
+            line = line.style(Style::new().add_modifier(Modifier::REVERSED));
+            buf.set_style(Rect::new(inner.x, y, inner.width, 1), line.style);
+        }
+        buf.set_line(inner.x, y, &line, inner.width);
+    }
+}
+
+/// `text` with the first case-insensitive occurrence of `query` in bold.
+fn highlight(text: &str, query: &str) -> Line<'static> {
+    let lower = text.to_lowercase();
+    let found = (!query.is_empty())
+        .then(|| lower.find(&query.to_lowercase()))
+        .flatten()
+        // Lower-casing can change lengths (rare scripts): highlight only when it did not.
+        .filter(|_| lower.len() == text.len());
+    match found {
+        Some(at) if text.is_char_boundary(at) && text.is_char_boundary(at + query.len()) => {
+            Line::from(vec![
+                Span::raw(text[..at].to_owned()),
+                Span::styled(
+                    text[at..at + query.len()].to_owned(),
+                    Style::new().fg(USER).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(text[at + query.len()..].to_owned()),
+            ])
+        }
+        _ => Line::from(text.to_owned()),
     }
 }
 

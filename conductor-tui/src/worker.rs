@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conductor_core::gpu::{Diagnosis, FixReport};
-use conductor_core::{Chat, ChatEvent, Completion, Error, Message};
+use conductor_core::gpu::{AdmissionBasis, Diagnosis, FixReport};
+use conductor_core::{Chat, ChatEvent, Completion, Error, GpuPolicy, Message};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -33,6 +33,8 @@ pub enum Command {
     SetModel(String),
     /// Set or clear the extra system text.
     SetSystem(Option<String>),
+    /// Change the GPU policy of the chat's residency guard, then check the model under it.
+    SetPolicy(GpuPolicy),
     /// Forget the conversation.
     Clear,
     /// Continue a saved conversation.
@@ -87,6 +89,8 @@ pub enum WorkerEvent {
         warning: Option<Arc<Diagnosis>>,
         /// Under `fix`: what was changed.
         fixed: Option<Arc<FixReport>>,
+        /// How the guard decided (`None`: the chat has no residency guard).
+        basis: Option<AdmissionBasis>,
     },
     /// The model check of [`Command::Warm`] failed (not resident under `enforce`,
     /// unreachable, not found).
@@ -102,6 +106,10 @@ pub enum WorkerEvent {
     ModelChanged(String),
     /// The extra system text is now this.
     SystemChanged(Option<String>),
+    /// The GPU policy is now this (a check under it follows).
+    PolicyChanged(GpuPolicy),
+    /// The GPU policy cannot be changed: the chat has no residency guard.
+    PolicyUnavailable,
     /// The conversation was forgotten.
     Cleared,
     /// A saved conversation was restored.
@@ -176,6 +184,16 @@ pub async fn run(
                     chat.extra_system().map(str::to_owned),
                 ));
             }
+            Command::SetPolicy(policy) => match chat.conductor().guard() {
+                Some(guard) => {
+                    guard.set_policy(policy);
+                    emit(WorkerEvent::PolicyChanged(policy));
+                    if !warm(&chat, &mut commands, &mut queue, &emit).await {
+                        return chat;
+                    }
+                }
+                None => emit(WorkerEvent::PolicyUnavailable),
+            },
             Command::Clear => {
                 chat.clear();
                 emit(WorkerEvent::Cleared);
@@ -325,6 +343,7 @@ async fn warm(
         Ok(admission) => emit(WorkerEvent::Ready {
             model,
             warning: admission.as_ref().and_then(|a| a.warning.clone()),
+            basis: admission.as_ref().map(|a| a.basis),
             fixed: admission.and_then(|a| a.fixed),
         }),
         Err(error) => emit(WorkerEvent::NotReady { model, error }),

@@ -11,7 +11,26 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/personality [NAME]",
         "switch personality (no name: pick one)",
     ),
-    ("/model [NAME]", "switch model (no name: pick a local one)"),
+    (
+        "/model [NAME]",
+        "switch model (no name: pick a local one); a model the server lacks is not switched to",
+    ),
+    (
+        "/pull NAME",
+        "download a model through the server, then switch to it",
+    ),
+    (
+        "/policy [NAME]",
+        "show the GPU policy and the last check; enforce|warn|fix|off changes it",
+    ),
+    (
+        "/copy [N]",
+        "copy the last answer (N: its code block [N]) to the clipboard",
+    ),
+    (
+        "/edit",
+        "compose the message in $VISUAL/$EDITOR (also Ctrl+X Ctrl+E)",
+    ),
     (
         "/system [TEXT]",
         "extra system text after the personality (none: clear it)",
@@ -22,7 +41,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("/save", "save now and show where"),
     ("/sessions", "list saved conversations and resume one"),
-    ("/retry", "send the last question again (also Ctrl+R)"),
+    ("/retry", "send the last question again (also Alt+R)"),
     ("/help", "this help"),
     (
         "/quit",
@@ -44,7 +63,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("PageUp / PageDown, wheel", "scroll the conversation"),
     ("Ctrl+Home / Ctrl+End", "top / bottom of the conversation"),
-    ("Ctrl+R", "retry the last question"),
+    (
+        "Ctrl+R",
+        "search earlier inputs (again: older match; Enter: use it; Esc: cancel)",
+    ),
+    ("Alt+R", "retry the last question"),
+    ("Ctrl+X Ctrl+E", "compose the message in your editor"),
     ("Ctrl+C", "stop the answer; clear the input; quit"),
 ];
 
@@ -165,7 +189,12 @@ impl App {
             "personality" | "p" if arg.is_empty() => self.actions.push(Action::ListPersonalities),
             "personality" | "p" => self.actions.push(Action::SwitchPersonality(arg.to_owned())),
             "model" | "m" if arg.is_empty() => self.actions.push(Action::ListModels),
-            "model" | "m" => self.actions.push(Action::SetModel(arg.to_owned())),
+            "model" | "m" => self.check_model(arg),
+            "pull" => self.start_pull(arg),
+            "policy" if arg.is_empty() => self.show_policy(),
+            "policy" => self.set_policy(arg),
+            "copy" => self.copy(arg),
+            "edit" => self.edit(),
             "system" => self
                 .actions
                 .push(Action::SetSystem((!arg.is_empty()).then(|| arg.to_owned()))),
@@ -198,7 +227,8 @@ impl App {
         );
     }
 
-    pub(super) fn quit(&mut self) {
+    /// Ends the chat: an answer in progress is stopped (and kept), the conversation saved.
+    pub fn quit(&mut self) {
         if self.busy() {
             self.actions.push(Action::Cancel);
             if let Some(entry) = self.streaming_entry() {

@@ -34,7 +34,10 @@ impl App {
         match event {
             TermEvent::Key(key) if key.kind != KeyEventKind::Release => self.key(key),
             TermEvent::Paste(text) => {
-                if let Some(picker) = &mut self.picker {
+                if let Some(search) = &mut self.search {
+                    search.query.push_str(&text.replace(['\r', '\n'], " "));
+                    search.selected = 0;
+                } else if let Some(picker) = &mut self.picker {
                     picker.filter.push_str(text.trim());
                     picker.selected = 0;
                 } else {
@@ -64,12 +67,26 @@ impl App {
             self.picker_key(key);
             return;
         }
+        if self.search.is_some() {
+            self.search_key(key);
+            return;
+        }
         let alt = key.modifiers.contains(KeyModifiers::ALT);
         let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        // Ctrl+X Ctrl+E opens the editor, as in bash; Ctrl+X then any other key is that key.
+        if std::mem::take(&mut self.ctrl_x_armed) && ctrl && key.code == KeyCode::Char('e') {
+            self.edit();
+            return;
+        }
         match key.code {
             KeyCode::Char('c') if ctrl => self.ctrl_c(),
             KeyCode::Char('d') if ctrl && self.input.is_empty() => self.quit(),
-            KeyCode::Char('r') if ctrl => self.retry(),
+            KeyCode::Char('r') if ctrl => self.open_search(),
+            KeyCode::Char('r') if alt => self.retry(),
+            KeyCode::Char('x') if ctrl => {
+                self.ctrl_x_armed = true;
+                self.hint("Ctrl+X: Ctrl+E opens your editor");
+            }
             KeyCode::Char('j') if ctrl => self.input.insert('\n'),
             KeyCode::Char('w') if ctrl => self.input.delete_word(),
             KeyCode::Char('u') if ctrl => self.input.delete_to_line_start(),
@@ -136,6 +153,9 @@ impl App {
         } else if self.checking {
             self.checking = false;
             self.actions.push(Action::Cancel);
+            self.check_stopped();
+        } else if self.pull.is_some() {
+            self.cancel_pull();
         } else if self.scroll.is_some() {
             self.scroll = None;
         }

@@ -6,14 +6,19 @@
 //! beside it: key handling and scrolling in `keys`, slash commands and asking in `commands`,
 //! the pickers in `pickers`, reactions to the worker in `worker_events`, notices in `notices`,
 //! saving and resuming the conversation in `sessions`, the entries of the conversation view in
-//! `entries`.
+//! `entries`; `/pull` in `pull`, `/policy` and the last residency verdict in `policy`, the
+//! Ctrl+R history search in `search`, `/copy` and `/edit` in `tools`.
 
 mod commands;
 mod entries;
 mod keys;
 mod notices;
 mod pickers;
+mod policy;
+mod pull;
+mod search;
 mod sessions;
+mod tools;
 mod worker_events;
 
 use std::cell::Cell;
@@ -27,6 +32,9 @@ pub use self::entries::{ChatEntry, Entry, EntryKind, MessageState};
 pub use self::keys::View;
 pub use self::notices::{Notice, NoticeLevel, diagnosis_notice};
 pub use self::pickers::{Picker, PickerItem, PickerKind};
+pub use self::policy::{Verdict, VerdictKind};
+pub use self::pull::PullState;
+pub use self::search::HistorySearch;
 use crate::event::{Event, FPS};
 use crate::input::{Input, InputHistory};
 use crate::residency::ResidencyState;
@@ -34,6 +42,9 @@ use crate::session::Session;
 
 /// While an answer streams, the partial answer is saved at most this often (in ticks).
 const STREAMING_SAVE_TICKS: u64 = 2 * FPS as u64;
+
+/// A status-bar hint disappears after this many ticks (3 s) if no key clears it first.
+const HINT_TICKS: u64 = 3 * FPS as u64;
 
 /// What the status bar says about the running model and the chat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +148,24 @@ pub enum Action {
     RefreshResidency,
     /// Poll residency (idle) or not (an answer is streaming).
     SetIdle(bool),
+    /// Ask the server whether it has this model (answered by [`Event::ModelLookup`]); `/model
+    /// NAME` switches only to a model that is there.
+    CheckModel(String),
+    /// Download a model through the server (progress arrives as [`Event::Pull`]).
+    Pull(String),
+    /// Stop the download in progress.
+    CancelPull,
+    /// Put `text` on the terminal's clipboard (answered by [`Event::Copied`]).
+    Copy {
+        /// The text.
+        text: String,
+        /// What it is, for the confirmation.
+        what: String,
+    },
+    /// Hand the terminal to the user's editor with this text (answered by [`Event::Edited`]).
+    Edit(String),
+    /// Change the GPU policy of this chat (and check the model under it).
+    SetPolicy(GpuPolicy),
 }
 
 /// The whole state of the chat UI.
@@ -164,10 +193,20 @@ pub struct App {
     pub picker: Option<Picker>,
     /// The session this conversation is saved as: id and creation time.
     pub session: Session,
-    /// The question Ctrl+R sends again.
+    /// The question Alt+R (`/retry`) sends again.
     pub retry: Option<String>,
-    /// A short message for the status bar (cleared by the next key).
+    /// A short message for the status bar (cleared by the next key, when the answer ends, or
+    /// after a few seconds).
     pub status_hint: Option<String>,
+    /// The outcome of the last residency check, for `/policy`.
+    pub verdict: Option<Verdict>,
+    /// The `/pull` in progress.
+    pub pull: Option<PullState>,
+    /// The open Ctrl+R history search.
+    pub search: Option<HistorySearch>,
+    /// The user's messages of earlier conversations, oldest first (Ctrl+R searches them after
+    /// this conversation's inputs).
+    pub past_inputs: Vec<String>,
     /// Set when the app should end.
     pub should_quit: bool,
     /// Ticks seen.
@@ -178,7 +217,13 @@ pub struct App {
     pub view: Cell<View>,
     last_warning: Option<String>,
     last_save_error: Option<String>,
+    /// The tick at which `status_hint` goes.
+    hint_until: u64,
+    /// The notice that waits for the outcome of a check (after `/model`, `/policy`).
+    check_notice: Option<policy::CheckNotice>,
     ctrl_c_armed: bool,
+    /// Ctrl+X was pressed: Ctrl+E next opens the editor (as in bash).
+    ctrl_x_armed: bool,
     dirty: bool,
     unsaved_since: Option<u64>,
     actions: Vec<Action>,
@@ -203,13 +248,20 @@ impl App {
             session,
             retry: None,
             status_hint: None,
+            verdict: None,
+            pull: None,
+            search: None,
+            past_inputs: Vec::new(),
             should_quit: false,
             ticks: 0,
             scroll: None,
             view: Cell::new(View::default()),
             last_warning: None,
             last_save_error: None,
+            hint_until: 0,
+            check_notice: None,
             ctrl_c_armed: false,
+            ctrl_x_armed: false,
             dirty: true,
             unsaved_since: None,
             actions: Vec::new(),
@@ -299,12 +351,25 @@ impl App {
                     self.last_save_error = Some(err);
                 }
             }
+            Event::ModelLookup { model, found } => self.model_looked_up(model, found),
+            Event::Pull { model, update } => self.pull_update(&model, update),
+            Event::Copied {
+                what,
+                chars,
+                result,
+            } => self.copied(&what, chars, result),
+            Event::Edited(result) => self.edited(result),
+            Event::PastInputs(inputs) => self.past_inputs = inputs,
             Event::Terminate => self.quit(),
         }
     }
 
     fn tick(&mut self) {
         self.ticks += 1;
+        if self.status_hint.is_some() && self.ticks >= self.hint_until {
+            self.status_hint = None;
+            self.dirty = true;
+        }
         if self.busy() || self.checking {
             // The spinner moves.
             self.dirty = true;
@@ -325,6 +390,7 @@ impl App {
 
     fn hint(&mut self, text: &str) {
         self.status_hint = Some(text.to_owned());
+        self.hint_until = self.ticks + HINT_TICKS;
         self.dirty = true;
     }
 }

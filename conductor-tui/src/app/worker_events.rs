@@ -8,7 +8,7 @@ use conductor_core::{Error, Role};
 use super::notices::{error_notice, fix_advice, fix_title};
 use super::{
     Action, AnswerStats, App, Badge, ChatEntry, Entry, EntryKind, MessageState, Notice,
-    NoticeLevel, Phase, diagnosis_notice,
+    NoticeLevel, Phase, VerdictKind, diagnosis_notice,
 };
 use crate::session::shorten;
 use crate::worker::WorkerEvent;
@@ -54,6 +54,8 @@ impl App {
             }
         }
         self.phase = Phase::Idle;
+        // A hint about the answer ("still answering: Esc stops it") is stale now.
+        self.status_hint = None;
         self.actions.push(Action::SetIdle(true));
     }
 
@@ -103,7 +105,7 @@ impl App {
                 let mut notice = error_notice(&err, "The answer broke off", self.info.backend);
                 notice
                     .body
-                    .push("What arrived is kept. Ctrl+R asks again.".to_owned());
+                    .push("What arrived is kept. Alt+R (/retry) asks again.".to_owned());
                 self.push_notice(notice);
                 self.save();
                 self.actions.push(Action::RefreshResidency);
@@ -122,7 +124,13 @@ impl App {
                     q.state = MessageState::NotSent("cancelled".to_owned());
                 }
             }
-            WorkerEvent::Warning(diagnosis) => self.warn(&diagnosis),
+            WorkerEvent::Warning(diagnosis) => {
+                self.verdict = Some(super::Verdict {
+                    model: diagnosis.model.clone(),
+                    kind: VerdictKind::Warned(diagnosis.summary()),
+                });
+                self.warn(&diagnosis);
+            }
             WorkerEvent::Fixed(report) => {
                 self.notice(
                     NoticeLevel::Info,
@@ -136,8 +144,15 @@ impl App {
                 model,
                 warning,
                 fixed,
+                basis,
             } => {
                 self.checking = false;
+                let verdict = VerdictKind::admitted(
+                    basis,
+                    warning.as_ref().map(|d| d.summary()),
+                    fixed.as_ref().map(|f| f.changes.clone()),
+                );
+                self.check_ended(&model, verdict);
                 if let Some(report) = fixed {
                     self.notice(
                         NoticeLevel::Info,
@@ -151,8 +166,9 @@ impl App {
                 }
                 self.actions.push(Action::RefreshResidency);
             }
-            WorkerEvent::NotReady { model: _, error } => {
+            WorkerEvent::NotReady { model, error } => {
                 self.checking = false;
+                self.check_ended(&model, VerdictKind::refused(&error));
                 self.rejected(&error, true);
                 self.actions.push(Action::RefreshResidency);
             }
@@ -172,14 +188,12 @@ impl App {
                 self.save();
             }
             WorkerEvent::ModelChanged(model) => {
-                self.notice(
-                    NoticeLevel::Info,
-                    format!("Model: {model} (checking where it runs…)"),
-                    Vec::new(),
-                    None,
-                );
+                let done = format!("Model: {model}");
+                self.wait_for_check(&model, format!("{done} (checking where it runs…)"), done);
                 self.info.model = model;
                 self.badge = Badge::Unknown;
+                // The figures were the old model's: the new one's show after its first answer.
+                self.stats = None;
                 self.checking = true;
                 self.last_warning = None;
                 self.save();
@@ -193,6 +207,13 @@ impl App {
                 self.system = system;
                 self.save();
             }
+            WorkerEvent::PolicyChanged(policy) => self.policy_changed(policy),
+            WorkerEvent::PolicyUnavailable => self.notice(
+                NoticeLevel::Error,
+                "The GPU policy cannot be changed: this chat runs without a residency guard".into(),
+                Vec::new(),
+                None,
+            ),
             WorkerEvent::Cleared | WorkerEvent::Restored { .. } => {}
             WorkerEvent::CommandFailed(err) => {
                 self.push_notice(error_notice(&err, "Not changed", self.info.backend));
@@ -204,6 +225,10 @@ impl App {
     fn rejected(&mut self, err: &Error, checking: bool) {
         match err.root() {
             Error::NotResident(diagnosis) => {
+                self.verdict = Some(super::Verdict {
+                    model: diagnosis.model.clone(),
+                    kind: VerdictKind::Refused(diagnosis.summary()),
+                });
                 if let Some(processor) = diagnosis.processor() {
                     self.badge = Badge::Loaded(processor);
                 }
@@ -232,7 +257,7 @@ impl App {
                 let mut body = Vec::new();
                 if self.retry.is_some() {
                     body.push(
-                        "Your question is kept: Ctrl+R sends it again once the model is there."
+                        "Your question is kept: Alt+R (/retry) sends it again once the model is there."
                             .into(),
                     );
                 }
@@ -241,7 +266,8 @@ impl App {
                     title,
                     body,
                     hint: Some(format!(
-                        "download it with `ollama pull {model}`, or pick a local model with /model"
+                        "/pull {model} downloads it (or `ollama pull {model}`); /model picks a \
+                         local model"
                     )),
                 });
             }
@@ -251,14 +277,14 @@ impl App {
                 if self.retry.is_some() {
                     notice
                         .body
-                        .push("Your question is kept: Ctrl+R sends it again.".into());
+                        .push("Your question is kept: Alt+R (/retry) sends it again.".into());
                 }
                 self.push_notice(notice);
             }
             _ => {
                 let mut notice = error_notice(err, "Not sent", self.info.backend);
                 if self.retry.is_some() {
-                    notice.body.push("Ctrl+R sends it again.".into());
+                    notice.body.push("Alt+R (/retry) sends it again.".into());
                 }
                 self.push_notice(notice);
             }

@@ -199,7 +199,7 @@ fn enter_while_answering_does_not_send() {
 }
 
 #[test]
-fn ollama_down_is_said_in_place_and_ctrl_r_retries() {
+fn ollama_down_is_said_in_place_and_alt_r_retries() {
     let mut app = app();
     submit(&mut app, "hello?");
     app.take_actions();
@@ -220,7 +220,7 @@ fn ollama_down_is_said_in_place_and_ctrl_r_retries() {
     );
     assert!(app.conversation().is_empty(), "the question never got in");
 
-    app.update(ctrl('r'));
+    app.update(alt('r'));
     assert!(app.take_actions().contains(&Action::Send("hello?".into())));
     assert_eq!(
         messages(&app),
@@ -247,7 +247,7 @@ fn connection_lost_mid_answer_keeps_the_partial_answer() {
     assert_eq!(notices(&app)[0].0, NoticeLevel::Error);
     assert!(app.conversation()[1].incomplete);
     app.take_actions();
-    app.update(ctrl('r'));
+    app.update(alt('r'));
     assert!(app.take_actions().contains(&Action::Send("tell me".into())));
 }
 
@@ -396,7 +396,7 @@ fn commands() {
         [Action::SwitchPersonality("sage".into())]
     );
     submit(&mut app, "/model qwen3:8b");
-    assert_eq!(app.take_actions(), [Action::SetModel("qwen3:8b".into())]);
+    assert_eq!(app.take_actions(), [Action::CheckModel("qwen3:8b".into())]);
     submit(&mut app, "/model");
     assert_eq!(app.take_actions(), [Action::ListModels]);
     submit(&mut app, "/system Answer in French.");
@@ -684,7 +684,7 @@ fn a_missing_model_is_known_by_its_variant_and_offers_pull() {
     assert!(hint.contains("`ollama pull qwen3:8b`"), "{hint}");
     assert!(hint.contains("/model"), "{hint}");
 
-    // On a question: the question is kept for Ctrl+R.
+    // On a question: the question is kept for Alt+R.
     let mut app = crate::common::app();
     submit(&mut app, "hello");
     app.update(worker(WorkerEvent::Rejected(Error::ModelNotFound {
@@ -702,7 +702,7 @@ fn a_missing_model_is_known_by_its_variant_and_offers_pull() {
             .contains("ollama pull llama3.2:3b")
     );
     assert!(
-        notice.body.iter().any(|l| l.contains("Ctrl+R")),
+        notice.body.iter().any(|l| l.contains("Alt+R")),
         "{notice:?}"
     );
 }

@@ -39,6 +39,10 @@ pub fn ctrl(c: char) -> Event {
     key_with(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
 
+pub fn alt(c: char) -> Event {
+    key_with(KeyCode::Char(c), KeyModifiers::ALT)
+}
+
 pub fn wheel(kind: MouseEventKind) -> Event {
     Event::Terminal(TermEvent::Mouse(MouseEvent {
         kind,

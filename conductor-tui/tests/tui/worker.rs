@@ -370,7 +370,7 @@ async fn app_and_worker_together() {
     assert!(screen.contains("Rust is fast."), "{screen}");
 
     // Ollama goes away mid-answer: the UI says so in place, keeps the conversation and the
-    // partial answer, and Ctrl+R asks again.
+    // partial answer, and Alt+R asks again.
     ollama.push_reply(Reply::tokens(&["Half ", "an ", "answer"]).fault(Fault::Drop { after: 1 }));
     submit(&mut app, "Still there?");
     pump(&mut app);
@@ -383,7 +383,7 @@ async fn app_and_worker_together() {
         EntryKind::Notice(n) if n.level == NoticeLevel::Error
     )));
     assert_eq!(app.conversation().len(), 4, "the conversation is kept");
-    app.update(ctrl('r'));
+    app.update(alt('r'));
     pump(&mut app);
     drive(&mut app, &mut events, &pump).await;
     let last = app.entries.last().unwrap().message().unwrap();

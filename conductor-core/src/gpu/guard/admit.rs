@@ -58,7 +58,7 @@ impl ResidencyGuard {
         keep_alive: Option<KeepAlive>,
         prompt_bytes: usize,
     ) -> Result<Admission> {
-        if self.policy == GpuPolicy::Off {
+        if self.policy() == GpuPolicy::Off {
             return Ok(Admission::unchecked(options));
         }
         if self.backend.model_server().is_none() {
@@ -71,10 +71,10 @@ impl ResidencyGuard {
         if let Some(admission) = self.cached(model, options) {
             return Ok(admission);
         }
-        let span = info_span!("gpu_check", model, policy = %self.policy);
+        let span = info_span!("gpu_check", model, policy = %self.policy());
         async {
             // What to send: the request, or under `fix` the options remembered to fit for it.
-            let mut remembered = (self.policy == GpuPolicy::Fix)
+            let mut remembered = (self.policy() == GpuPolicy::Fix)
                 .then(|| self.fixes.find(model, options))
                 .flatten();
             let running = self.find_running(model).await?;
@@ -129,7 +129,7 @@ impl ResidencyGuard {
     pub(super) fn unreported(&self, model: &str, options: &RunnerOptions) -> Admission {
         let first = !self.unreported_noticed.swap(true, Ordering::Relaxed);
         if first {
-            info!(model, policy = %self.policy, "residency not reported by this backend; admitted unchecked");
+            info!(model, policy = %self.policy(), "residency not reported by this backend; admitted unchecked");
         }
         Admission {
             options: options.clone(),
@@ -212,7 +212,7 @@ impl ResidencyGuard {
                 .diagnosis
                 .clone()
                 .unwrap_or_else(|| unknown(model, &report));
-            match self.policy {
+            match self.policy() {
                 GpuPolicy::Off => {}
                 GpuPolicy::Enforce => return Err(Error::NotResident(Box::new(diagnosis))),
                 GpuPolicy::Warn => {

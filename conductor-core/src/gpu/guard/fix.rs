@@ -129,7 +129,7 @@ impl ResidencyGuard {
         error: &Error,
     ) -> Result<Admission> {
         let diagnosis = self.explain_load_failure(model, sent, error).await;
-        if self.policy != GpuPolicy::Fix {
+        if self.policy() != GpuPolicy::Fix {
             return Err(Error::NotResident(Box::new(diagnosis)));
         }
         let _one_at_a_time = self.checking.lock().await;

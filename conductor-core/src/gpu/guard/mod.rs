@@ -162,7 +162,8 @@ struct CacheEntry {
 pub struct ResidencyGuard {
     backend: Arc<dyn Backend>,
     probe: Arc<dyn GpuProbe>,
-    policy: GpuPolicy,
+    /// Changed at run time by [`ResidencyGuard::set_policy`] (a chat's `/policy`).
+    policy: Mutex<GpuPolicy>,
     min_fraction: MinFraction,
     fixes: FixStore,
     cache: Mutex<Vec<CacheEntry>>,
@@ -189,7 +190,7 @@ impl ResidencyGuard {
         Self {
             backend,
             probe,
-            policy,
+            policy: Mutex::new(policy),
             min_fraction,
             fixes,
             cache: Mutex::new(Vec::new()),
@@ -222,7 +223,7 @@ impl ResidencyGuard {
             None => FixStore::disabled(endpoint.clone()),
         };
         let guard = Arc::new(
-            Self::new(backend, probe, self.policy, self.min_fraction).with_fix_store(fixes),
+            Self::new(backend, probe, self.policy(), self.min_fraction).with_fix_store(fixes),
         );
         hosts.push((endpoint, Arc::clone(&guard)));
         guard
@@ -238,7 +239,28 @@ impl ResidencyGuard {
     /// The policy.
     #[must_use]
     pub fn policy(&self) -> GpuPolicy {
-        self.policy
+        *self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes the policy from the next request on, for the guards of a pool's hosts too (a
+    /// chat's `/policy`). Verdicts cached under the old policy are forgotten: a model admitted
+    /// with a warning under `warn` is checked again under `enforce`.
+    pub fn set_policy(&self, policy: GpuPolicy) {
+        *self
+            .policy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+        self.cache().clear();
+        let hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (_, host) in hosts.iter() {
+            host.set_policy(policy);
+        }
     }
 
     /// The probe.

@@ -1,0 +1,194 @@
+//! `/copy` (the last answer, or one of its code blocks, to the clipboard), `/edit` (the input
+//! composed in the user's editor) and the check behind `/model NAME`.
+
+use conductor_core::Role;
+use conductor_core::text::one_line;
+
+use super::{Action, App, NoticeLevel};
+use crate::codeblocks::code_blocks;
+use crate::editor::EditorError;
+
+/// `1,234`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl App {
+    /// The text of the last answer that has any.
+    fn last_answer(&self) -> Option<&str> {
+        self.entries
+            .iter()
+            .rev()
+            .filter_map(|e| e.message())
+            .find(|m| m.role == Role::Assistant && !m.content.is_empty())
+            .map(|m| m.content.as_str())
+    }
+
+    /// `/copy` and `/copy N`.
+    pub(super) fn copy(&mut self, arg: &str) {
+        let Some(answer) = self.last_answer() else {
+            self.notice(
+                NoticeLevel::Error,
+                "Nothing to copy: there is no answer yet".into(),
+                Vec::new(),
+                None,
+            );
+            return;
+        };
+        if arg.is_empty() {
+            let text = answer.to_owned();
+            self.actions.push(Action::Copy {
+                text,
+                what: "the last answer".into(),
+            });
+            return;
+        }
+        let blocks = code_blocks(answer);
+        let Ok(n) = arg.parse::<usize>() else {
+            self.notice(
+                NoticeLevel::Error,
+                format!(
+                    "/copy takes the number of a code block, not `{}`",
+                    one_line(arg)
+                ),
+                Vec::new(),
+                Some("/copy copies the last answer; /copy 2 its code block [2]".into()),
+            );
+            return;
+        };
+        match blocks.len() {
+            0 => self.notice(
+                NoticeLevel::Error,
+                "The last answer has no code blocks".into(),
+                Vec::new(),
+                Some("/copy copies the whole answer".into()),
+            ),
+            count if n == 0 || n > count => {
+                let range = if count == 1 {
+                    "one code block, [1]".to_owned()
+                } else {
+                    format!("{count} code blocks, [1] to [{count}]")
+                };
+                self.notice(
+                    NoticeLevel::Error,
+                    format!("There is no code block {n}: the last answer has {range}"),
+                    Vec::new(),
+                    None,
+                );
+            }
+            _ => {
+                let text = blocks[n - 1].code.clone();
+                self.actions.push(Action::Copy {
+                    text,
+                    what: format!("code block {n}"),
+                });
+            }
+        }
+    }
+
+    /// The copy was written to the terminal (or not).
+    pub(super) fn copied(&mut self, what: &str, chars: usize, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                let hint = if crate::clipboard::in_tmux() {
+                    "inside tmux it reaches the clipboard with `set -g set-clipboard on` (or \
+                     `allow-passthrough on`) in tmux.conf"
+                } else {
+                    "sent through the terminal (OSC 52), so it works over SSH; a terminal \
+                     without OSC 52 ignores it"
+                };
+                self.notice(
+                    NoticeLevel::Info,
+                    format!("Copied {} characters ({what})", thousands(chars)),
+                    Vec::new(),
+                    Some(hint.into()),
+                );
+            }
+            Err(err) => self.notice(
+                NoticeLevel::Error,
+                format!("Could not copy {what}: {err}"),
+                Vec::new(),
+                None,
+            ),
+        }
+    }
+
+    /// `/edit`, Ctrl+X Ctrl+E.
+    pub(super) fn edit(&mut self) {
+        self.actions
+            .push(Action::Edit(self.input.text().to_owned()));
+    }
+
+    /// The editor returned.
+    pub(super) fn edited(&mut self, result: Result<String, EditorError>) {
+        match result {
+            Ok(text) if text.trim().is_empty() && !self.input.is_empty() => self.notice(
+                NoticeLevel::Warning,
+                "The editor left the message empty: your input is kept".into(),
+                Vec::new(),
+                Some("Ctrl+U or Ctrl+C clears the input".into()),
+            ),
+            Ok(text) => {
+                self.input.set(&text);
+                self.hint("edited: Enter sends it");
+            }
+            Err(err) => self.notice(
+                NoticeLevel::Error,
+                format!("Not edited: {err}"),
+                vec!["Your input is unchanged.".into()],
+                Some("set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into()),
+            ),
+        }
+        self.dirty = true;
+    }
+
+    /// `/model NAME`: ask the server first.
+    pub(super) fn check_model(&mut self, model: &str) {
+        if conductor_core::backend::same_model(model, &self.info.model) {
+            let text = format!("already {model}");
+            self.hint(&text);
+            return;
+        }
+        self.hint(&format!("looking for {model} on the server…"));
+        self.actions.push(Action::CheckModel(model.to_owned()));
+    }
+
+    /// The server said whether it has `model`.
+    pub(super) fn model_looked_up(&mut self, model: String, found: Result<bool, String>) {
+        self.status_hint = None;
+        match found {
+            Ok(true) => self.actions.push(Action::SetModel(model)),
+            Ok(false) => {
+                let current = one_line(&self.info.model).into_owned();
+                let shown = one_line(&model).into_owned();
+                self.notice(
+                    NoticeLevel::Warning,
+                    format!("Model {shown} is not on the server: still using {current}"),
+                    Vec::new(),
+                    Some(format!(
+                        "/pull {shown} downloads it and switches to it; /model picks a local one"
+                    )),
+                );
+            }
+            Err(err) => self.notice(
+                NoticeLevel::Error,
+                format!(
+                    "Cannot tell whether {} is on the server: {}",
+                    one_line(&model),
+                    one_line(&err)
+                ),
+                vec![format!("Still using {}.", one_line(&self.info.model))],
+                None,
+            ),
+        }
+        self.dirty = true;
+    }
+}
