@@ -31,7 +31,8 @@
 //!   window per conversation.
 //! - [`input`]: the multi-line input box and input history.
 //! - [`clipboard`]: `/copy` through the terminal (OSC 52); [`codeblocks`]: the numbered code
-//!   blocks `/copy N` copies; [`editor`]: composing a message in `$VISUAL`/`$EDITOR`.
+//!   blocks `/copy N` copies; [`editor`]: composing a message in `$VISUAL`/`$EDITOR`;
+//!   [`pull`]: `/pull`, a model downloaded through the server.
 //! - `runtime` (private): the loop that carries out the app's actions and draws;
 //!   `terminal` (private): taking the terminal over and giving it back.
 //!
@@ -50,6 +51,7 @@ pub mod event;
 pub mod input;
 pub mod lock;
 pub mod markdown;
+pub mod pull;
 pub mod residency;
 pub mod session;
 pub mod ui;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use conductor_core::backend::same_model;
 use conductor_core::{Backend, Conductor, PersonalityCatalog, Role};
-use futures::StreamExt;
 
 use crate::app::{Action, App, NoticeLevel};
 use crate::event::{Event, EventHandler, EventSender, FPS, PullUpdate};
@@ -66,9 +65,6 @@ impl SessionLocks {
     }
 }
 
-/// The longest a pull may go without a progress line (verifying a large model's digest sends
-/// none for a while).
-const PULL_IDLE: Duration = Duration::from_secs(300);
 /// The longest the model list behind `/model NAME` may take.
 const LOOKUP_LIMIT: Duration = Duration::from_secs(30);
 /// Conversations whose user messages Ctrl+R searches, newest first.
@@ -193,7 +189,7 @@ impl Runtime {
                 let events = self.events.clone();
                 let name = model.clone();
                 let task = tokio::spawn(async move {
-                    let update = pull(backend.as_ref(), &name, &events).await;
+                    let update = crate::pull::pull(backend.as_ref(), &name, &events).await;
                     events.send(Event::Pull {
                         model: name,
                         update,
@@ -213,36 +209,6 @@ impl Runtime {
             }
             // Carried out by the loop, which owns the terminal.
             Action::Copy { .. } | Action::Edit(_) => {}
-        }
-    }
-}
-
-/// Downloads `model`, sending each progress line; the last update (done, failed) is returned.
-async fn pull(backend: &dyn Backend, model: &str, events: &EventSender) -> PullUpdate {
-    let Some(server) = backend.model_server() else {
-        return PullUpdate::Failed("this server cannot download models".into());
-    };
-    let idle = || format!("no progress for {} s", PULL_IDLE.as_secs());
-    let mut stream = match tokio::time::timeout(PULL_IDLE, server.pull_model(model)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => return PullUpdate::Failed(err.to_string()),
-        Err(_) => return PullUpdate::Failed(idle()),
-    };
-    loop {
-        match tokio::time::timeout(PULL_IDLE, stream.next()).await {
-            Ok(Some(Ok(progress))) => {
-                let done = progress.is_success();
-                events.send(Event::Pull {
-                    model: model.to_owned(),
-                    update: PullUpdate::Progress(progress),
-                });
-                if done {
-                    return PullUpdate::Done;
-                }
-            }
-            Ok(Some(Err(err))) => return PullUpdate::Failed(err.to_string()),
-            Ok(None) => return PullUpdate::Failed("the server ended the download early".into()),
-            Err(_) => return PullUpdate::Failed(idle()),
         }
     }
 }

@@ -21,7 +21,8 @@ pub struct PullState {
 }
 
 impl PullState {
-    /// The progress notice's title: `Pulling qwen3:8b: pulling 6a0746a1ec1a 1.2 of 4.9 GB (24%)`.
+    /// The progress notice's title: `Pulling qwen3:8b: pulling 6a0746a1ec1a 1.2 GB of 4.9 GB
+    /// (24%)`.
     #[must_use]
     pub fn title(&self) -> String {
         let mut title = format!("Pulling {}: {}", self.model, self.status);

@@ -3,7 +3,8 @@
 //! input box (without sending it), Esc leaves the input as it was.
 //!
 //! This conversation's inputs come first, newest first, then the user's messages of earlier
-//! conversations ([`App::past_inputs`]); each text once.
+//! conversations ([`App::past_inputs`]); each text once. Matching ignores case, and a line
+//! break in an input matches a space.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -41,7 +42,8 @@ impl App {
         let query = search.query.to_lowercase();
         self.search_candidates()
             .into_iter()
-            .filter(|text| text.to_lowercase().contains(&query))
+            // A line break in an input matches a space in the query.
+            .filter(|text| text.replace('\n', " ").to_lowercase().contains(&query))
             .collect()
     }
 

@@ -13,6 +13,12 @@
 
 mod app_state;
 mod common;
+mod copy;
+mod editor;
+mod history_search;
+mod policy;
+mod pull;
 mod sessions;
 mod snapshots;
+mod status_bar;
 mod worker;

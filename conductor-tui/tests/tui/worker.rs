@@ -12,7 +12,7 @@ use conductor_tui::worker::{self, Command, WorkerEvent};
 
 use crate::common::*;
 
-const MODEL: &str = "llama3.2:3b";
+pub const MODEL: &str = "llama3.2:3b";
 
 fn settings(host: &str, policy: GpuPolicy) -> Settings {
     let mut settings = Settings::defaults();
@@ -22,12 +22,12 @@ fn settings(host: &str, policy: GpuPolicy) -> Settings {
     settings
 }
 
-fn conductor(ollama: &StandIn, policy: GpuPolicy) -> Conductor {
+pub fn conductor(ollama: &StandIn, policy: GpuPolicy) -> Conductor {
     Conductor::from_settings(&settings(&ollama.host(), policy)).unwrap()
 }
 
 /// The next worker event, within 10 s.
-async fn next_worker_event(events: &mut EventHandler) -> WorkerEvent {
+pub async fn next_worker_event(events: &mut EventHandler) -> WorkerEvent {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await

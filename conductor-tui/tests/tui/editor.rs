@@ -1,0 +1,121 @@
+//! Composing in `$EDITOR`: the file round trip with small shell scripts as editors, and what
+//! the app does with the outcome (the input is never lost).
+
+#![cfg(unix)]
+
+use std::path::Path;
+
+use conductor_tui::app::{Action, EntryKind, NoticeLevel};
+use conductor_tui::editor::{EditorError, edit};
+use conductor_tui::event::Event;
+use crossterm::event::KeyCode;
+
+use crate::common::*;
+
+/// An executable script at `dir/name` with `body`; returns its path as the editor command.
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_editor_gets_the_input_and_its_file_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode_file = dir.path().join("mode");
+    let editor = script(
+        dir.path(),
+        "append",
+        &format!(
+            "stat -c %a \"$1\" > '{}'\nprintf ' and more\\n' >> \"$1\"",
+            mode_file.display()
+        ),
+    );
+    let text = edit(&editor, "first line\nsecond").await.unwrap();
+    assert_eq!(
+        text, "first line\nsecond and more",
+        "one trailing newline dropped"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mode_file).unwrap().trim(),
+        "600",
+        "the file is the user's only"
+    );
+    // An editor command with arguments, as in a shell.
+    let args = script(
+        dir.path(),
+        "with-args",
+        "printf '%s' \"$1\" > /dev/null; shift 0",
+    );
+    assert!(edit(&format!("{args} --wait"), "x").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_failing_or_missing_editor_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = script(dir.path(), "fail", "echo changed > \"$1\"; exit 3");
+    match edit(&failing, "kept").await {
+        Err(EditorError::Failed { status, .. }) => assert_eq!(status, "3"),
+        other => panic!("a failure, got {other:?}"),
+    }
+    match edit("/no/such/editor-xyz", "kept").await {
+        Err(err @ EditorError::NotFound(_)) => {
+            assert_eq!(
+                err.to_string(),
+                "the editor `/no/such/editor-xyz` was not found"
+            );
+        }
+        other => panic!("not found, got {other:?}"),
+    }
+}
+
+#[test]
+fn ctrl_x_ctrl_e_and_slash_edit_ask_for_the_editor() {
+    let mut app = app();
+    type_text(&mut app, "draft");
+    app.update(ctrl('x'));
+    app.update(ctrl('e'));
+    assert_eq!(app.take_actions(), [Action::Edit("draft".into())]);
+    // Ctrl+E alone still goes to the end of the line.
+    app.update(key(KeyCode::Home));
+    app.update(ctrl('e'));
+    assert!(app.take_actions().is_empty());
+    assert_eq!(app.input.cursor(), 5);
+    // Ctrl+X then another key is that key.
+    app.update(ctrl('x'));
+    app.update(key(KeyCode::Char('!')));
+    assert_eq!(app.input.text(), "draft!");
+    assert!(app.take_actions().is_empty());
+    // /edit opens an empty input in the editor.
+    app.input.take();
+    submit(&mut app, "/edit");
+    assert_eq!(app.take_actions(), [Action::Edit(String::new())]);
+}
+
+#[test]
+fn the_edited_text_goes_into_the_input_unsent_and_failures_keep_it() {
+    let mut app = app();
+    type_text(&mut app, "draft");
+    app.update(Event::Edited(Ok("a longer\nmessage".into())));
+    assert_eq!(app.input.text(), "a longer\nmessage");
+    assert!(app.take_actions().is_empty(), "not sent");
+
+    app.update(Event::Edited(Err(EditorError::NotFound("nvim".into()))));
+    assert_eq!(app.input.text(), "a longer\nmessage", "untouched");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert_eq!(notice.title, "Not edited: the editor `nvim` was not found");
+    assert!(notice.hint.as_deref().unwrap().contains("$EDITOR"));
+
+    // An emptied file does not throw the input away.
+    app.update(Event::Edited(Ok("\n".into())));
+    assert_eq!(app.input.text(), "a longer\nmessage");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert!(notice.title.contains("your input is kept"));
+}
