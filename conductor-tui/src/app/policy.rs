@@ -202,12 +202,8 @@ impl App {
 
 fn verdict_line(verdict: &Verdict) -> String {
     match &verdict.kind {
-        VerdictKind::Warned(summary) | VerdictKind::Refused(summary) => {
-            format!(
-                "{} ({summary})",
-                verdict.kind.describe().replace(" (see below)", "")
-            )
-        }
+        VerdictKind::Warned(summary) => format!("answered anyway: {summary}"),
+        VerdictKind::Refused(summary) => format!("refused: {summary}"),
         VerdictKind::Fixed(changes) => format!("on the GPU after a fix ({})", changes.join(", ")),
         other => other.describe(),
     }

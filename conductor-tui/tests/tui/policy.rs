@@ -46,7 +46,7 @@ fn policy_shows_the_policy_and_the_last_check() {
     submit(&mut app, "/policy");
     let notice = last_notice(&app);
     assert!(
-        notice.body[1].starts_with("Last check of llama3.2:3b: not fully on the GPU"),
+        notice.body[1].starts_with("Last check of llama3.2:3b: refused: model 'llama3.2:3b'"),
         "{notice:?}"
     );
     assert!(notice.body[1].contains("72%/28% CPU/GPU"), "{notice:?}");

@@ -268,3 +268,54 @@ fn find(buffer: &Buffer, text: &str) -> (u16, u16) {
     }
     panic!("{text:?} is not on the screen");
 }
+
+#[test]
+fn history_search_overlay() {
+    let mut app = app();
+    loaded(&mut app, 100, 100);
+    for question in ["cargo build --release", "What is a lifetime?", "cargo test"] {
+        answer(&mut app, question, &["Done."]);
+    }
+    app.update(ctrl('r'));
+    type_text(&mut app, "cargo");
+    app.update(ctrl('r'));
+    insta::assert_snapshot!(screen(&render(&app, 80, 24)));
+}
+
+#[test]
+fn pull_progress() {
+    let mut app = app();
+    loaded(&mut app, 100, 100);
+    submit(&mut app, "/model qwen3:8b");
+    app.update(Event::ModelLookup {
+        model: "qwen3:8b".into(),
+        found: Ok(false),
+    });
+    submit(&mut app, "/pull qwen3:8b");
+    app.update(Event::Pull {
+        model: "qwen3:8b".into(),
+        update: conductor_tui::event::PullUpdate::Progress(
+            conductor_core::backend::PullProgress {
+                status: "pulling a3de86cd1c13".into(),
+                digest: Some("sha256:a3de86cd1c13".into()),
+                total: Some(5_225_375_040),
+                completed: Some(1_306_343_760),
+            },
+        ),
+    });
+    insta::assert_snapshot!(screen(&render(&app, 80, 16)));
+}
+
+#[test]
+fn policy_notice() {
+    let mut app = App::new(info(GpuPolicy::Warn));
+    loaded(&mut app, 25_712_097_280, 7_265_650_688);
+    submit(&mut app, "/policy enforce");
+    app.update(worker(WorkerEvent::PolicyChanged(GpuPolicy::Enforce)));
+    app.update(worker(WorkerEvent::NotReady {
+        model: "llama3.2:3b".into(),
+        error: Error::NotResident(Box::new(context_diagnosis())),
+    }));
+    submit(&mut app, "/policy");
+    insta::assert_snapshot!(screen(&render(&app, 90, 30)));
+}
