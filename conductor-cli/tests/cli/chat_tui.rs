@@ -142,11 +142,16 @@ fn quote(s: &str) -> String {
 /// The shell command that runs `conductor chat` with a private home, data and config directory,
 /// pointed at the stand-in, and reports its exit status on the screen.
 fn command(home: &Path, host: &str, extra: &str) -> String {
+    command_with_env(home, host, "", extra)
+}
+
+/// As [`command`], with more `NAME=value` words for `env` (already quoted).
+fn command_with_env(home: &Path, host: &str, env: &str, extra: &str) -> String {
     let home = home.to_str().unwrap();
     format!(
         "env -u CONDUCTOR_CONFIG -u CONDUCTOR_MODEL -u CONDUCTOR_PERSONALITY -u CONDUCTOR_LOG \
          HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-         OLLAMA_HOST={host} CONDUCTOR_GPU_POLICY=enforce {binary} chat {extra}; \
+         OLLAMA_HOST={host} CONDUCTOR_GPU_POLICY=enforce {env} {binary} chat {extra}; \
          echo \"[exited $?]\"; sleep 60",
         home = quote(home),
         binary = quote(BIN),
@@ -442,4 +447,159 @@ async fn chat_help_and_sessions_dir() {
             .contains("where is this kept?")
     );
     assert!(!home.path().join("data/conductor/sessions").exists());
+}
+
+/// `/copy` and `/copy N` reach the terminal as OSC 52: tmux, with `set-clipboard on`, turns the
+/// sequence into a paste buffer, which holds exactly the text copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_reaches_the_terminal_clipboard() {
+    if !tmux_or_skip("copy_reaches_the_terminal_clipboard") {
+        return;
+    }
+    let ollama = StandIn::start().await;
+    ollama.push_reply(Reply::tokens(&[
+        "Run this:\n\n",
+        "```sh\n",
+        "cargo test --all\n",
+        "```\n\nThen relax.",
+    ]));
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux::new(home.path());
+    tmux.start("copy", &command(home.path(), &ollama.host(), ""));
+    assert!(
+        tmux.run(&["set", "-g", "set-clipboard", "on"])
+            .status
+            .success()
+    );
+    tmux.wait_for("copy", "100% GPU").await;
+    tmux.type_text("copy", "/copy");
+    tmux.keys("copy", &["Enter"]);
+    tmux.wait_for("copy", "Nothing to copy").await;
+
+    tmux.type_text("copy", "How do I test?");
+    tmux.keys("copy", &["Enter"]);
+    let screen = tmux.wait_for("copy", "Then relax.").await;
+    assert!(
+        screen.contains("╭─ sh [1]"),
+        "the block is numbered:\n{screen}"
+    );
+
+    tmux.type_text("copy", "/copy 1");
+    tmux.keys("copy", &["Enter"]);
+    tmux.wait_for("copy", "Copied 16 characters (code block 1)")
+        .await;
+    let buffer = tmux.run(&["show-buffer"]);
+    assert_eq!(String::from_utf8_lossy(&buffer.stdout), "cargo test --all");
+
+    tmux.type_text("copy", "/copy");
+    tmux.keys("copy", &["Enter"]);
+    tmux.wait_for("copy", "(the last answer)").await;
+    let buffer = tmux.run(&["show-buffer"]);
+    assert_eq!(
+        String::from_utf8_lossy(&buffer.stdout),
+        "Run this:\n\n```sh\ncargo test --all\n```\n\nThen relax."
+    );
+    // The screen is intact: the sequences drew nothing.
+    let screen = tmux.screen("copy");
+    assert!(
+        screen.contains("How do I test?") && screen.contains("Message"),
+        "{screen}"
+    );
+    assert!(!screen.contains("52;c"), "{screen}");
+
+    tmux.type_text("copy", "/quit");
+    tmux.keys("copy", &["Enter"]);
+    tmux.wait_for("copy", "[exited 0]").await;
+}
+
+/// Ctrl+X Ctrl+E hands the input to `$EDITOR` (here a script that appends to the file) and
+/// puts the result in the input box, unsent; Enter then sends it to the server. A later chat
+/// finds that message with Ctrl+R.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_in_the_editor() {
+    if !tmux_or_skip("compose_in_the_editor") {
+        return;
+    }
+    let ollama = StandIn::start().await;
+    ollama.set_default_reply(Reply::tokens(&["Got", " it."]));
+    let home = tempfile::tempdir().unwrap();
+    let editor = home.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf ' and a line from the editor\\n' >> \"$1\"\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let env = format!("EDITOR={} VISUAL=", quote(editor.to_str().unwrap()));
+    let tmux = Tmux::new(home.path());
+    tmux.start(
+        "edit",
+        &command_with_env(home.path(), &ollama.host(), &env, ""),
+    );
+    tmux.wait_for("edit", "100% GPU").await;
+    tmux.type_text("edit", "typed first");
+    tmux.keys("edit", &["C-x", "C-e"]);
+    let screen = tmux
+        .wait_for("edit", "typed first and a line from the editor")
+        .await;
+    assert_eq!(
+        tmux.display("edit", "#{alternate_on}"),
+        "1",
+        "the UI is back"
+    );
+    assert!(
+        ollama.requests_to("/api/chat").iter().all(|r| r
+            .json
+            .as_ref()
+            .is_none_or(|j| j["messages"].as_array().is_none_or(Vec::is_empty))),
+        "not sent by itself:\n{screen}"
+    );
+
+    tmux.keys("edit", &["Enter"]);
+    tmux.wait_for("edit", "Got it.").await;
+    let sent = ollama
+        .requests_to("/api/chat")
+        .iter()
+        .filter_map(|r| r.json.clone())
+        .any(|j| {
+            j["messages"].as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|m| m["content"] == "typed first and a line from the editor")
+            })
+        });
+    assert!(sent, "the edited text reached the server");
+
+    // `/edit` does the same from an empty input.
+    tmux.type_text("edit", "/edit");
+    tmux.keys("edit", &["Enter"]);
+    tmux.wait_for_count("edit", "and a line from the editor", 2)
+        .await;
+    tmux.keys("edit", &["C-u"]);
+
+    tmux.type_text("edit", "/quit");
+    tmux.keys("edit", &["Enter"]);
+    tmux.wait_for("edit", "[exited 0]").await;
+
+    // A new chat: Ctrl+R finds the message of the conversation before.
+    tmux.start("again", &command(home.path(), &ollama.host(), ""));
+    tmux.wait_for("again", "100% GPU").await;
+    tmux.keys("again", &["C-r"]);
+    tmux.type_text("again", "line from");
+    let screen = tmux.wait_for("again", "History search").await;
+    assert!(
+        screen.contains("typed first and a line from the editor"),
+        "{screen}"
+    );
+    // Enter puts it in the input box (the box's text starts right after its border).
+    tmux.keys("again", &["Enter"]);
+    let screen = tmux
+        .wait_for("again", "│typed first and a line from the editor")
+        .await;
+    assert!(!screen.contains("History search"), "{screen}");
+    tmux.keys("again", &["C-c", "C-c", "C-c"]);
+    tmux.wait_for("again", "[exited 0]").await;
 }

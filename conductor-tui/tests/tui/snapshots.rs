@@ -294,14 +294,12 @@ fn pull_progress() {
     submit(&mut app, "/pull qwen3:8b");
     app.update(Event::Pull {
         model: "qwen3:8b".into(),
-        update: conductor_tui::event::PullUpdate::Progress(
-            conductor_core::backend::PullProgress {
-                status: "pulling a3de86cd1c13".into(),
-                digest: Some("sha256:a3de86cd1c13".into()),
-                total: Some(5_225_375_040),
-                completed: Some(1_306_343_760),
-            },
-        ),
+        update: conductor_tui::event::PullUpdate::Progress(conductor_core::backend::PullProgress {
+            status: "pulling a3de86cd1c13".into(),
+            digest: Some("sha256:a3de86cd1c13".into()),
+            total: Some(5_225_375_040),
+            completed: Some(1_306_343_760),
+        }),
     });
     insta::assert_snapshot!(screen(&render(&app, 80, 16)));
 }
