@@ -26,8 +26,7 @@ impl PullState {
     #[must_use]
     pub fn title(&self) -> String {
         let mut title = format!("Pulling {}: {}", self.model, self.status);
-        if self.total > 0 {
-            let percent = self.completed.saturating_mul(100) / self.total;
+        if let Some(percent) = self.completed.saturating_mul(100).checked_div(self.total) {
             title.push_str(&format!(
                 " {} of {} ({percent}%)",
                 gigabytes(self.completed),

@@ -80,11 +80,7 @@ impl App {
                     self.hint("no older match");
                 }
             }
-            KeyCode::Up => {
-                if search.selected + 1 < found {
-                    search.selected += 1;
-                }
-            }
+            KeyCode::Up if search.selected + 1 < found => search.selected += 1,
             KeyCode::Down => search.selected = search.selected.saturating_sub(1),
             KeyCode::Backspace => {
                 search.query.pop();
