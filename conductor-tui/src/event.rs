@@ -64,6 +64,8 @@ pub enum Event {
         what: String,
         /// Its length in characters.
         chars: usize,
+        /// Sent inside tmux (which needs a setting to pass it on).
+        tmux: bool,
         /// Whether the sequence could be written.
         result: Result<(), String>,
     },
@@ -113,6 +115,9 @@ pub struct EventHandler {
     tx: mpsc::UnboundedSender<Event>,
     rx: mpsc::UnboundedReceiver<Event>,
     reader: Option<tokio::task::JoinHandle<()>>,
+    /// Listens for SIGINT, SIGTERM and SIGHUP; kept while the reader is stopped for the
+    /// editor, so that a signal then is not lost.
+    signals: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl EventHandler {
@@ -124,29 +129,43 @@ impl EventHandler {
             tx,
             rx,
             reader: None,
+            signals: None,
         }
     }
 
     /// Starts reading the terminal and ticking at `fps`; also turns SIGINT, SIGTERM and SIGHUP
-    /// into [`Event::Terminate`]. Needs a tokio runtime.
+    /// into [`Event::Terminate`]. Needs a tokio runtime. After [`EventHandler::stop_terminal`]
+    /// SIGTERM and SIGHUP are still listened for, SIGINT is not (see `TerminateSignals`).
     ///
     /// The signal handlers are in place when this returns (not when the task first runs): from
     /// then on a signal saves and restores the terminal instead of killing the process with
     /// the terminal still in the alternate screen.
     pub fn start_terminal(&mut self, fps: f64) {
+        if self.signals.is_none() {
+            let signals = TerminateSignals::outside();
+            let tx = self.tx.clone();
+            self.signals = Some(tokio::spawn(async move {
+                tokio::select! {
+                    _ = tx.closed() => {}
+                    () = signals.recv() => {
+                        let _ = tx.send(Event::Terminate);
+                    }
+                }
+            }));
+        }
         let tx = self.tx.clone();
         let period = Duration::from_secs_f64(1.0 / fps.max(1.0));
-        let signals = TerminateSignals::register();
+        let interrupt = TerminateSignals::interrupt();
         self.reader = Some(tokio::spawn(async move {
             let mut reader = EventStream::new();
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let mut terminate = std::pin::pin!(signals.recv());
+            let mut interrupt = std::pin::pin!(interrupt.recv());
             loop {
                 let event = tokio::select! {
                     _ = tx.closed() => break,
                     _ = tick.tick() => Event::Tick,
-                    () = &mut terminate => Event::Terminate,
+                    () = &mut interrupt => Event::Terminate,
                     read = reader.next() => match read {
                         Some(Ok(event)) => Event::Terminal(event),
                         Some(Err(err)) => {
@@ -205,6 +224,9 @@ impl Drop for EventHandler {
         if let Some(reader) = self.reader.take() {
             reader.abort();
         }
+        if let Some(signals) = self.signals.take() {
+            signals.abort();
+        }
     }
 }
 
@@ -213,32 +235,52 @@ impl Drop for EventHandler {
 struct TerminateSignals {
     #[cfg(unix)]
     signals: Vec<tokio::signal::unix::Signal>,
+    /// Elsewhere only Ctrl+C is known: the interrupt.
+    #[cfg(not(unix))]
+    ctrl_c: bool,
 }
 
 impl TerminateSignals {
+    /// SIGTERM and SIGHUP: listened for as long as the UI runs, the editor's time included.
     #[cfg(unix)]
-    fn register() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        let signals = [
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-            SignalKind::hangup(),
-        ]
-        .into_iter()
-        .filter_map(|kind| match signal(kind) {
-            Ok(signal) => Some(signal),
-            Err(err) => {
-                tracing::warn!(error = %err, ?kind, "cannot listen for a signal");
-                None
-            }
-        })
-        .collect();
+    fn outside() -> Self {
+        use tokio::signal::unix::SignalKind;
+        Self::register(&[SignalKind::terminate(), SignalKind::hangup()])
+    }
+
+    /// SIGINT: listened for only while the UI owns the terminal. While an editor runs in a
+    /// terminal in cooked mode, Ctrl+C sends SIGINT to this process too, and it is meant for
+    /// the editor.
+    #[cfg(unix)]
+    fn interrupt() -> Self {
+        Self::register(&[tokio::signal::unix::SignalKind::interrupt()])
+    }
+
+    #[cfg(unix)]
+    fn register(kinds: &[tokio::signal::unix::SignalKind]) -> Self {
+        use tokio::signal::unix::signal;
+        let signals = kinds
+            .iter()
+            .copied()
+            .filter_map(|kind| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(err) => {
+                    tracing::warn!(error = %err, ?kind, "cannot listen for a signal");
+                    None
+                }
+            })
+            .collect();
         Self { signals }
     }
 
     #[cfg(not(unix))]
-    fn register() -> Self {
-        Self {}
+    fn outside() -> Self {
+        Self { ctrl_c: false }
+    }
+
+    #[cfg(not(unix))]
+    fn interrupt() -> Self {
+        Self { ctrl_c: true }
     }
 
     /// Resolves when any of the signals arrives.
@@ -256,6 +298,10 @@ impl TerminateSignals {
 
     #[cfg(not(unix))]
     async fn recv(self) {
-        let _ = tokio::signal::ctrl_c().await;
+        if self.ctrl_c {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -235,15 +235,13 @@ fn past_inputs(store: &SessionStore) -> Vec<String> {
 
 /// `/copy`: the text to the terminal's clipboard, through the writer ratatui draws with.
 fn copy(guard: &mut TerminalGuard, text: &str, what: String) -> Event {
-    let result = crate::clipboard::copy_to(
-        guard.terminal.backend_mut(),
-        text,
-        crate::clipboard::in_tmux(),
-    )
-    .map_err(|err| err.to_string());
+    let tmux = crate::clipboard::in_tmux();
+    let result = crate::clipboard::copy_to(guard.terminal.backend_mut(), text, tmux)
+        .map_err(|err| err.to_string());
     Event::Copied {
         what,
         chars: text.chars().count(),
+        tmux,
         result,
     }
 }

@@ -356,8 +356,9 @@ impl App {
             Event::Copied {
                 what,
                 chars,
+                tmux,
                 result,
-            } => self.copied(&what, chars, result),
+            } => self.copied(&what, chars, tmux, result),
             Event::Edited(result) => self.edited(result),
             Event::PastInputs(inputs) => self.past_inputs = inputs,
             Event::Terminate => self.quit(),

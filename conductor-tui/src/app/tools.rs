@@ -95,10 +95,16 @@ impl App {
     }
 
     /// The copy was written to the terminal (or not).
-    pub(super) fn copied(&mut self, what: &str, chars: usize, result: Result<(), String>) {
+    pub(super) fn copied(
+        &mut self,
+        what: &str,
+        chars: usize,
+        tmux: bool,
+        result: Result<(), String>,
+    ) {
         match result {
             Ok(()) => {
-                let hint = if crate::clipboard::in_tmux() {
+                let hint = if tmux {
                     "inside tmux it reaches the clipboard with `set -g set-clipboard on` (or \
                      `allow-passthrough on`) in tmux.conf"
                 } else {

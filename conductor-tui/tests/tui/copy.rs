@@ -48,12 +48,23 @@ fn copy_takes_the_last_answer() {
     app.update(Event::Copied {
         what: "the last answer".into(),
         chars: 1234,
+        tmux: false,
         result: Ok(()),
     });
     let (level, title, hint) = last_notice(&app);
     assert_eq!(level, NoticeLevel::Info);
     assert_eq!(title, "Copied 1,234 characters (the last answer)");
-    assert!(hint.unwrap().contains("OSC 52") || std::env::var_os("TMUX").is_some());
+    assert!(hint.unwrap().contains("OSC 52"));
+    // Inside tmux: what tmux needs.
+    app.update(Event::Copied {
+        what: "the last answer".into(),
+        chars: 5,
+        tmux: true,
+        result: Ok(()),
+    });
+    let (_, title, hint) = last_notice(&app);
+    assert_eq!(title, "Copied 5 characters (the last answer)");
+    assert!(hint.unwrap().contains("set -g set-clipboard on"));
 }
 
 #[test]
@@ -112,6 +123,7 @@ fn a_failed_write_is_said() {
     app.update(Event::Copied {
         what: "code block 1".into(),
         chars: 10,
+        tmux: false,
         result: Err("broken pipe".into()),
     });
     let (level, title, _) = last_notice(&app);
