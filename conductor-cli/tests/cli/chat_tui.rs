@@ -603,3 +603,72 @@ async fn compose_in_the_editor() {
     tmux.keys("again", &["C-c", "C-c", "C-c"]);
     tmux.wait_for("again", "[exited 0]").await;
 }
+
+/// `/model NAME` asks the server first and says where the new model runs; `/policy` changes
+/// the policy for the chat and shows the new verdict at once; a failed `/pull` says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_switch_policy_and_pull_in_a_real_terminal() {
+    if !tmux_or_skip("model_switch_policy_and_pull_in_a_real_terminal") {
+        return;
+    }
+    let ollama = StandIn::start().await;
+    ollama.add_model(conductor_tests::ModelFixture::llama_3b("qwen3:8b"));
+    ollama.set_residency(
+        "qwen3:8b",
+        conductor_tests::Residency::split(25_712_097_280, 7_265_650_688),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux::new(home.path());
+    tmux.start("switch", &command(home.path(), &ollama.host(), ""));
+    tmux.wait_for("switch", "100% GPU").await;
+
+    tmux.type_text("switch", "/model nosuch:1b");
+    tmux.keys("switch", &["Enter"]);
+    let screen = tmux
+        .wait_for(
+            "switch",
+            "Model nosuch:1b is not on the server: still using llama3.2:3b",
+        )
+        .await;
+    assert!(screen.contains("/pull nosuch:1b downloads it"), "{screen}");
+    assert!(
+        screen.contains("│ llama3.2:3b │"),
+        "not switched:\n{screen}"
+    );
+
+    tmux.type_text("switch", "/model qwen3:8b");
+    tmux.keys("switch", &["Enter"]);
+    let screen = tmux
+        .wait_for(
+            "switch",
+            "Model: qwen3:8b: not fully on the GPU: questions will be refused",
+        )
+        .await;
+    assert!(!screen.contains("checking where it runs"), "{screen}");
+    tmux.wait_for("switch", "72%/28% CPU/GPU enforce").await;
+
+    tmux.type_text("switch", "/policy warn");
+    tmux.keys("switch", &["Enter"]);
+    tmux.wait_for(
+        "switch",
+        "GPU policy: warn for this chat; qwen3:8b: not fully on the GPU: answering anyway",
+    )
+    .await;
+    tmux.wait_for("switch", "72%/28% CPU/GPU warn").await;
+    tmux.type_text("switch", "/policy");
+    tmux.keys("switch", &["Enter"]);
+    tmux.wait_for("switch", "Last check of qwen3:8b: answered anyway")
+        .await;
+
+    // The stand-in answers a pull as an Ollama without internet does.
+    tmux.type_text("switch", "/clear");
+    tmux.keys("switch", &["Enter"]);
+    tmux.type_text("switch", "/pull nosuch:1b");
+    tmux.keys("switch", &["Enter"]);
+    tmux.wait_for("switch", "Cannot pull nosuch:1b").await;
+    assert_eq!(ollama.requests_to("/api/pull").len(), 1);
+
+    tmux.type_text("switch", "/quit");
+    tmux.keys("switch", &["Enter"]);
+    tmux.wait_for("switch", "[exited 0]").await;
+}
