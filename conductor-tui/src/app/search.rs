@@ -96,7 +96,9 @@ impl App {
             }
             KeyCode::Enter => {
                 if let Some(text) = self.search_match().map(str::to_owned) {
-                    self.input.set(&text);
+                    // As a paste: an earlier conversation's file could hold control characters.
+                    self.input.take();
+                    self.input.insert_str(&text);
                     self.search = None;
                 } else {
                     self.hint("nothing matches: Esc leaves the search");

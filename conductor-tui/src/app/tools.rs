@@ -143,7 +143,9 @@ impl App {
                 Some("Ctrl+U or Ctrl+C clears the input".into()),
             ),
             Ok(text) => {
-                self.input.set(&text);
+                // As a paste: tabs become spaces, control characters go.
+                self.input.take();
+                self.input.insert_str(&text);
                 self.hint("edited: Enter sends it");
             }
             Err(err) => self.notice(

@@ -98,12 +98,16 @@ fn ctrl_x_ctrl_e_and_slash_edit_ask_for_the_editor() {
 fn the_edited_text_goes_into_the_input_unsent_and_failures_keep_it() {
     let mut app = app();
     type_text(&mut app, "draft");
-    app.update(Event::Edited(Ok("a longer\nmessage".into())));
-    assert_eq!(app.input.text(), "a longer\nmessage");
+    app.update(Event::Edited(Ok("a longer\n\tmessage\x1b[2J".into())));
+    assert_eq!(
+        app.input.text(),
+        "a longer\n    message[2J",
+        "as a paste: tabs become spaces, control characters go"
+    );
     assert!(app.take_actions().is_empty(), "not sent");
 
     app.update(Event::Edited(Err(EditorError::NotFound("nvim".into()))));
-    assert_eq!(app.input.text(), "a longer\nmessage", "untouched");
+    assert_eq!(app.input.text(), "a longer\n    message[2J", "untouched");
     let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
         panic!("a notice");
     };
@@ -113,7 +117,7 @@ fn the_edited_text_goes_into_the_input_unsent_and_failures_keep_it() {
 
     // An emptied file does not throw the input away.
     app.update(Event::Edited(Ok("\n".into())));
-    assert_eq!(app.input.text(), "a longer\nmessage");
+    assert_eq!(app.input.text(), "a longer\n    message[2J");
     let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
         panic!("a notice");
     };
