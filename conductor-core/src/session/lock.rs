@@ -44,7 +44,7 @@ pub struct SessionLock {
 }
 
 impl SessionLock {
-    /// Locks session `id` whose lock file is `path` (see [`crate::session::SessionStore::lock`]).
+    /// Locks session `id` whose lock file is `path` (see [`SessionStore::lock`](super::SessionStore::lock)).
     ///
     /// # Errors
     /// [`LockError::Held`] when another live process holds it, [`LockError::Io`] when the
