@@ -22,6 +22,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("/save", "save now and show where"),
     ("/sessions", "list saved conversations and resume one"),
+    (
+        "/rename NAME",
+        "name this conversation (`chat --session NAME` opens it)",
+    ),
     ("/retry", "send the last question again (also Ctrl+R)"),
     ("/help", "this help"),
     (
@@ -96,6 +100,7 @@ impl App {
         self.entries.push(Entry::new(EntryKind::Message(ChatEntry {
             role: Role::User,
             author: String::new(),
+            model: None,
             content: text.clone(),
             thinking: String::new(),
             state: MessageState::Pending,
@@ -103,6 +108,7 @@ impl App {
         self.entries.push(Entry::new(EntryKind::Message(ChatEntry {
             role: Role::Assistant,
             author: self.info.personality.clone(),
+            model: Some(self.info.model.clone()),
             content: String::new(),
             thinking: String::new(),
             state: MessageState::Streaming,
@@ -170,6 +176,7 @@ impl App {
                 .actions
                 .push(Action::SetSystem((!arg.is_empty()).then(|| arg.to_owned()))),
             "retry" => self.retry(),
+            "rename" | "name" => self.rename(arg),
             _ => self.notice(
                 NoticeLevel::Error,
                 format!("unknown command /{name}"),
