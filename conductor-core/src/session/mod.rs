@@ -359,6 +359,15 @@ pub fn validate_name(name: &str) -> Result<(), SessionError> {
     }
 }
 
+/// How long before `now` the RFC 3339 time `when` was; `None` when it does not parse, zero
+/// when it lies in the future.
+#[must_use]
+pub fn age(when: &str, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let then = when.parse::<jiff::Timestamp>().ok()?;
+    let then = std::time::SystemTime::try_from(then).ok()?;
+    Some(now.duration_since(then).unwrap_or_default())
+}
+
 /// Ids are our own `YYYYMMDD-HHMMSS-xxxx`; anything else could leave the directory.
 pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()

@@ -83,9 +83,7 @@ impl SessionSummary {
     /// (zero when it lies in the future).
     #[must_use]
     pub fn age_at(&self, now: SystemTime) -> Option<Duration> {
-        let updated = self.updated.parse::<jiff::Timestamp>().ok()?;
-        let updated = SystemTime::try_from(updated).ok()?;
-        Some(now.duration_since(updated).unwrap_or_default())
+        super::age(&self.updated, now)
     }
 }
 
@@ -107,7 +105,6 @@ pub struct Damaged {
 
 /// One file of the store, as [`SessionStore::scan`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Listed {
     /// A session that reads.
     Session(SessionSummary),
