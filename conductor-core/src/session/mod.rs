@@ -364,7 +364,7 @@ pub fn validate_name(name: &str) -> Result<(), SessionError> {
 #[must_use]
 pub fn age(when: &str, now: std::time::SystemTime) -> Option<std::time::Duration> {
     let then = when.parse::<jiff::Timestamp>().ok()?;
-    let then = std::time::SystemTime::try_from(then).ok()?;
+    let then = std::time::SystemTime::from(then);
     Some(now.duration_since(then).unwrap_or_default())
 }
 
