@@ -370,15 +370,30 @@ impl SessionStore {
         }
     }
 
-    /// The most recently saved session started by `origin`, if any.
+    /// The most recently saved session started by `origin`, if any. Files are read newest
+    /// first (by modification time) until one of that origin is found, so that `ask -c` does
+    /// not parse the whole store; damaged files are passed over.
     ///
     /// # Errors
-    /// As [`SessionStore::list`] and [`SessionStore::load`].
+    /// [`SessionError::Io`] when the directory exists but cannot be read.
     pub fn latest_of(&self, origin: Origin) -> Result<Option<Session>, SessionError> {
-        match self.list()?.into_iter().find(|s| s.origin == origin) {
-            Some(summary) => self.load(&summary.id).map(Some),
-            None => Ok(None),
+        let mut files: Vec<(SystemTime, String)> = self
+            .files()?
+            .into_iter()
+            .map(|(id, path)| {
+                let modified = fs::metadata(&path).and_then(|m| m.modified());
+                (modified.unwrap_or(SystemTime::UNIX_EPOCH), id)
+            })
+            .collect();
+        files.sort_by(|a, b| b.cmp(a));
+        for (_, id) in files {
+            if let Ok(session) = self.load(&id)
+                && session.origin == origin
+            {
+                return Ok(Some(session));
+            }
         }
+        Ok(None)
     }
 
     /// The session (or damaged file) that `query` names: its id, else its name, else a unique
