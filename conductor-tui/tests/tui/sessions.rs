@@ -438,6 +438,20 @@ mod chat {
     }
 
     #[test]
+    fn the_session_picker_shows_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut named = Session::new("llama3.2:3b", "yollayah");
+        named.name = Some("work".into());
+        named.messages = vec![Message::user("Why is the sky blue?").into()];
+        store.save(&named).unwrap();
+        let mut app = app();
+        app.update(Event::Sessions(Ok(store.list().unwrap())));
+        let screen = screen(&render(&app, 100, 20));
+        assert!(screen.contains("[work] Why is the sky blue?"), "{screen}");
+    }
+
+    #[test]
     fn help_lists_rename() {
         let mut app = app();
         submit(&mut app, "/help");
