@@ -160,6 +160,7 @@ impl Command {
             Self::Bench(args) => args.json,
             Self::Gpu(GpuCommand::Verify { json } | GpuCommand::Status { json }) => *json,
             Self::Config(ConfigCommand::Show { json }) => *json,
+            Self::Sessions(args) => args.wants_json(),
             _ => false,
         }
     }
@@ -194,6 +195,8 @@ pub enum Command {
     /// Show the effective configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Saved conversations (chat and ask): list, show, export, rename, remove
+    Sessions(SessionsArgs),
     /// Print shell completions
     Completions {
         /// The shell
@@ -239,6 +242,19 @@ pub struct AskArgs {
     /// After the answer, print time to first token, tokens/s and PROCESSOR on stderr
     #[arg(short, long)]
     pub verbose: bool,
+    /// Continue the last `ask` conversation (its model and personality unless -m/-p are given)
+    #[arg(short = 'c', long = "continue", conflicts_with = "session")]
+    pub continue_last: bool,
+    /// Continue session ID|NAME (an id prefix works; a chat one too); a NAME that matches none
+    /// starts a conversation of that name
+    #[arg(long, value_name = "ID|NAME")]
+    pub session: Option<String>,
+    /// Do not save this question and answer (every ask is saved, so that -c can continue it)
+    #[arg(long)]
+    pub no_save: bool,
+    /// Where conversations are saved [default: <data dir>/conductor/sessions]
+    #[arg(long, value_name = "DIR")]
+    pub sessions_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +262,9 @@ pub struct ChatArgs {
     /// Continue the most recent conversation
     #[arg(long)]
     pub resume: bool,
+    /// Open the session with this id or name, or start a new conversation with this name
+    #[arg(long, value_name = "NAME", conflicts_with = "resume")]
+    pub session: Option<String>,
     /// Where conversations are saved [default: <data dir>/conductor/sessions]
     #[arg(long, value_name = "DIR")]
     pub sessions_dir: Option<PathBuf>,
@@ -321,4 +340,86 @@ pub enum BenchPart {
     InProcess,
     /// Both
     Both,
+}
+
+/// `conductor sessions`: the subcommand and the store it works on.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Where conversations are saved [default: <data dir>/conductor/sessions]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sessions_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: SessionsCommand,
+}
+
+impl SessionsArgs {
+    /// True when the subcommand was asked for JSON.
+    pub fn wants_json(&self) -> bool {
+        matches!(
+            self.command,
+            SessionsCommand::List { json: true } | SessionsCommand::Show { json: true, .. }
+        )
+    }
+}
+
+/// `conductor sessions` subcommands. A session is named by its id, a unique prefix of its id,
+/// or its name.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List saved conversations, newest first (damaged files too)
+    #[command(visible_alias = "ls")]
+    List {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a conversation, each answer headed by its model and personality
+    Show {
+        /// The session: id, id prefix or name
+        #[arg(value_name = "ID|NAME")]
+        session: String,
+        /// Print the stored file as it is
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a conversation as Markdown
+    Export {
+        /// The session: id, id prefix or name
+        #[arg(value_name = "ID|NAME")]
+        session: String,
+        /// Markdown (the only format, and the default)
+        #[arg(long)]
+        md: bool,
+        /// Write to FILE (created user-only) instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Name a conversation (names are unique)
+    Rename {
+        /// The session: id, id prefix or name
+        #[arg(value_name = "ID|NAME")]
+        session: String,
+        /// Its new name
+        name: String,
+    },
+    /// Delete conversations
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The sessions: ids, id prefixes or names
+        #[arg(
+            value_name = "ID|NAME",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        sessions: Vec<String>,
+        /// Delete even a conversation open in a chat window (the window may save it again)
+        #[arg(long)]
+        force: bool,
+        /// Delete every saved conversation (needs --yes)
+        #[arg(long)]
+        all: bool,
+        /// Confirm --all
+        #[arg(long, requires = "all")]
+        yes: bool,
+    },
 }

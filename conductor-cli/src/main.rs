@@ -91,6 +91,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Models => commands::models::run(global).await,
         Command::Personality(command) => commands::personality::run(global, command),
         Command::Config(command) => commands::config::run(global, command),
+        Command::Sessions(args) => commands::sessions::run(args),
         Command::Completions { shell } => commands::completions(shell),
         Command::Measure { .. } | Command::RawChat { .. } => Ok(ExitCode::SUCCESS),
     }

@@ -45,6 +45,8 @@
 //!   conversation layer's events (the backend's, plus the guard's notices).
 //! - [`config`]: defaults, file, environment and flags merged into [`Settings`]; it imports
 //!   every other module and none imports it.
+//! - [`session`]: saved conversations: atomic, user-only files, found by id, prefix or name,
+//!   one window at a time per conversation.
 //! - [`error`]: typed errors with hints; [`duration`]: durations for people; [`text`]: server
 //!   text made safe for a terminal.
 //!
@@ -60,6 +62,7 @@ pub mod error;
 pub mod gpu;
 pub mod ndjson;
 pub mod personality;
+pub mod session;
 pub mod text;
 
 pub use backend::{
@@ -74,6 +77,7 @@ pub use config::{LoadedConfig, Settings};
 pub use error::{Error, Result};
 pub use gpu::GpuPolicy;
 pub use personality::{Personality, PersonalityCatalog, PersonalityName};
+pub use session::{Session, SessionError, SessionMessage, SessionStore};
 
 /// The README's code examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -41,6 +41,13 @@ pub enum Event {
     Sessions(Result<Vec<SessionSummary>, String>),
     /// A session read from disk, to resume.
     SessionLoaded(Result<Session, String>),
+    /// The name a session may take (checked to be free), or why not.
+    Renamed {
+        /// The session.
+        id: String,
+        /// Its new name, or why it cannot have it.
+        result: Result<String, String>,
+    },
     /// A session was saved there (when asked to tell), or could not be saved.
     Saved(Result<PathBuf, String>),
     /// Whether a model asked for by `/model NAME` is on the server (`Err`: it could not be

@@ -27,8 +27,8 @@
 //! - [`ui`]: rendering from `&App`; [`markdown`]: markdown to wrapped lines, cached per message.
 //! - [`worker`]: the task that owns the [`conductor_core::Chat`] and streams answers.
 //! - [`residency`]: `/api/ps` polling for the GPU badge.
-//! - [`session`]: conversations saved atomically with user-only permissions; [`lock`]: one
-//!   window per conversation.
+//! - [`session`]: the saver thread over `conductor_core::session`'s store (conversations saved
+//!   atomically with user-only permissions); [`lock`]: one window per conversation.
 //! - [`input`]: the multi-line input box and input history.
 //! - [`clipboard`]: `/copy` through the terminal (OSC 52); [`codeblocks`]: the numbered code
 //!   blocks `/copy N` copies; [`editor`]: composing a message in `$VISUAL`/`$EDITOR`;
@@ -75,6 +75,9 @@ use crate::terminal::TerminalGuard;
 pub struct ChatOptions {
     /// Continue the most recently saved conversation (`conductor chat --resume`).
     pub resume: bool,
+    /// Open the session with this id or name, or start one with this name
+    /// (`conductor chat --session NAME`); takes precedence over `resume`.
+    pub session: Option<String>,
     /// Where sessions are saved; `None`: `<data dir>/conductor/sessions`.
     pub sessions_dir: Option<PathBuf>,
     /// Which kind of server the conductor talks to, so errors name it (default: Ollama).
@@ -149,7 +152,9 @@ pub async fn run(conductor: Conductor, options: ChatOptions) -> Result<(), TuiEr
     app.system.clone_from(&conductor.defaults().system);
     let store = match store {
         Ok(store) => {
-            if options.resume {
+            if let Some(query) = &options.session {
+                app.open_named(query, store.find_exact(query));
+            } else if options.resume {
                 match store.resume_latest() {
                     Ok(found) => {
                         app.report_set_aside(&found.set_aside);

@@ -166,6 +166,18 @@ impl Runtime {
                     });
                 }
             }
+            Action::Rename { id, name } => {
+                let events = self.events.clone();
+                let Some(store) = self.store.clone() else {
+                    let result = Err("no data directory to save conversations in".into());
+                    return events.send(Event::Renamed { id, result });
+                };
+                tokio::task::spawn_blocking(move || {
+                    let result = store.check_name(&name, &id).map(|()| name);
+                    let result = result.map_err(|e| e.to_string());
+                    events.send(Event::Renamed { id, result });
+                });
+            }
             Action::RefreshResidency => self.poller.refresh(),
             Action::SetIdle(idle) => self.poller.set_idle(idle),
             Action::SetPolicy(policy) => self.worker.send(Command::SetPolicy(policy)),

@@ -66,6 +66,8 @@ async fn ask(
     if args.system.is_some() {
         sources.flags.system.clone_from(&args.system);
     }
+    let mut conversation = super::conversation::Conversation::open(&args)?;
+    conversation.apply(&mut sources);
     let config = LoadedConfig::load(sources)?;
     crate::output::set_backend(config.settings.backend);
     let conductor = Conductor::from_settings(&config.settings)?;
@@ -73,6 +75,7 @@ async fn ask(
     if args.no_personality {
         chat.disable_personality();
     }
+    conversation.restore(&mut chat);
     let model = chat.model().to_owned();
     outcome.model = Some(model.clone());
     outcome.personality = chat.personality().map(|p| p.name().to_string());
@@ -177,6 +180,7 @@ async fn ask(
         }
     }
     drop(turn);
+    conversation.record(&chat);
     if matches!(failure, Some(Failure::Closed | Failure::Output(_))) {
         return Err(failure.unwrap_or(Failure::Closed));
     }

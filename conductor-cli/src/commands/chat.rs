@@ -11,6 +11,9 @@ use crate::exit::Failure;
 
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failure> {
+    if let Some(name) = &args.session {
+        conductor_core::session::validate_name(name).map_err(|e| Failure::Usage(e.to_string()))?;
+    }
     let config = load_config(global)?;
     // Before the conductor is built: a script without a terminal hears that first.
     if !conductor_tui::has_terminal() {
@@ -19,6 +22,7 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failur
     let conductor = Conductor::from_settings(&config.settings)?;
     let options = ChatOptions {
         resume: args.resume,
+        session: args.session,
         sessions_dir: args.sessions_dir,
         backend: config.settings.backend,
     };

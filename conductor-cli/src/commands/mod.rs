@@ -4,11 +4,13 @@ pub mod ask;
 pub mod bench;
 pub mod chat;
 pub mod config;
+pub mod conversation;
 pub mod doctor;
 pub mod gpu;
 pub mod models;
 pub mod personality;
 pub mod pull;
+pub mod sessions;
 
 use clap::CommandFactory;
 use conductor_core::LoadedConfig;

@@ -41,6 +41,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("/save", "save now and show where"),
     ("/sessions", "list saved conversations and resume one"),
+    (
+        "/rename NAME",
+        "name this conversation (`chat --session NAME` opens it)",
+    ),
     ("/retry", "send the last question again (also Alt+R)"),
     ("/help", "this help"),
     (
@@ -120,6 +124,7 @@ impl App {
         self.entries.push(Entry::new(EntryKind::Message(ChatEntry {
             role: Role::User,
             author: String::new(),
+            model: None,
             content: text.clone(),
             thinking: String::new(),
             state: MessageState::Pending,
@@ -127,6 +132,7 @@ impl App {
         self.entries.push(Entry::new(EntryKind::Message(ChatEntry {
             role: Role::Assistant,
             author: self.info.personality.clone(),
+            model: Some(self.info.model.clone()),
             content: String::new(),
             thinking: String::new(),
             state: MessageState::Streaming,
@@ -199,6 +205,7 @@ impl App {
                 .actions
                 .push(Action::SetSystem((!arg.is_empty()).then(|| arg.to_owned()))),
             "retry" => self.retry(),
+            "rename" | "name" => self.rename(arg),
             _ => self.notice(
                 NoticeLevel::Error,
                 format!("unknown command /{name}"),

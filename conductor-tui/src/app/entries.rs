@@ -31,6 +31,8 @@ pub struct ChatEntry {
     pub role: Role,
     /// Who answered (the personality's name), for assistant messages.
     pub author: String,
+    /// The model that wrote an answer, when known (answers saved before it was recorded).
+    pub model: Option<String>,
     /// The text.
     pub content: String,
     /// The model's thinking, if it thought aloud (shown, not saved).

@@ -135,6 +135,13 @@ pub enum Action {
     ListSessions,
     /// Read a saved session (answered by [`Event::SessionLoaded`]).
     OpenSession(String),
+    /// Check that this name is free for the session (answered by [`Event::Renamed`]).
+    Rename {
+        /// The session.
+        id: String,
+        /// Its new name.
+        name: String,
+    },
     /// Give the worker a resumed conversation.
     Restore {
         /// Its messages.
@@ -331,6 +338,7 @@ impl App {
                 Vec::new(),
                 None,
             ),
+            Event::Renamed { id, result } => self.renamed(&id, result),
             Event::Saved(Ok(path)) => {
                 self.last_save_error = None;
                 self.notice(

@@ -1,16 +1,16 @@
-//! The conversation as a session: resumed, continued as a copy, snapshotted for saving.
+//! The conversation as a session: resumed, opened by name, named, continued as a copy,
+//! snapshotted for saving (each answer with the model and personality that gave it).
 
 use conductor_core::text::one_line;
 use conductor_core::{Message, Role};
 
 use super::{Action, App, ChatEntry, Entry, EntryKind, MessageState, NoticeLevel};
-use crate::session::{Session, SetAside};
+use crate::session::{Session, SessionError, SessionMessage, SetAside, validate_name};
 
 impl App {
     /// Continues a saved conversation: shows it and hands it to the worker.
     pub fn resume(&mut self, session: Session) {
         self.entries.clear();
-        let author = session.personality.clone();
         for message in &session.messages {
             let state = match (message.role, message.incomplete) {
                 (Role::Assistant, true) => MessageState::Stopped,
@@ -22,21 +22,31 @@ impl App {
             }
             self.entries.push(Entry::new(EntryKind::Message(ChatEntry {
                 role: message.role,
-                author: author.clone(),
+                // Answers saved before personalities were recorded per answer show the last.
+                author: message
+                    .personality
+                    .clone()
+                    .unwrap_or_else(|| session.personality.clone()),
+                model: message.model.clone(),
                 content: message.content.clone(),
                 thinking: String::new(),
                 state,
             })));
         }
         self.actions.push(Action::Restore {
-            history: session.messages.clone(),
+            history: session.history(),
             personality: session.personality.clone(),
             system: session.system.clone(),
         });
+        let named = session
+            .name
+            .as_ref()
+            .map(|n| format!(" '{}'", one_line(n)))
+            .unwrap_or_default();
         self.notice(
             NoticeLevel::Info,
             format!(
-                "Resumed the conversation of {} ({} messages)",
+                "Resumed the conversation{named} of {} ({} messages)",
                 local_time(&session.created),
                 session.messages.len()
             ),
@@ -50,6 +60,93 @@ impl App {
         };
         self.scroll = None;
         self.retry = None;
+    }
+
+    /// `conductor chat --session NAME`: the session `found` under `query` (its id or name), or,
+    /// when there is none, this new conversation takes `query` as its name.
+    pub fn open_named(&mut self, query: &str, found: Result<Option<Session>, SessionError>) {
+        match found {
+            Ok(Some(session)) => self.resume(session),
+            Ok(None) => match validate_name(query) {
+                Ok(()) => {
+                    self.session.name = Some(query.to_owned());
+                    self.notice(
+                        NoticeLevel::Info,
+                        format!("New conversation '{}'", one_line(query)),
+                        Vec::new(),
+                        Some("it is saved under this name with its first question".into()),
+                    );
+                }
+                Err(err) => self.notice(
+                    NoticeLevel::Warning,
+                    format!("Cannot name this conversation: {err}"),
+                    Vec::new(),
+                    Some("/rename NAME names it later".into()),
+                ),
+            },
+            Err(err) => self.notice(
+                NoticeLevel::Warning,
+                format!(
+                    "Cannot open the session '{}': starting a new conversation",
+                    one_line(query)
+                ),
+                vec![one_line(&err.to_string()).into_owned()],
+                Some("`conductor sessions list` shows the saved ones".into()),
+            ),
+        }
+    }
+
+    /// `/rename NAME`: names the conversation once the store says the name is free.
+    pub(super) fn rename(&mut self, name: &str) {
+        if name.is_empty() {
+            let now = self.session.name.as_ref().map_or_else(
+                || "This conversation has no name".to_owned(),
+                |n| format!("This conversation is named '{}'", one_line(n)),
+            );
+            self.notice(
+                NoticeLevel::Info,
+                now,
+                Vec::new(),
+                Some("/rename NAME names it".into()),
+            );
+            return;
+        }
+        match validate_name(name) {
+            Ok(()) => self.actions.push(Action::Rename {
+                id: self.session.id.clone(),
+                name: name.to_owned(),
+            }),
+            Err(err) => self.notice(NoticeLevel::Error, err.to_string(), Vec::new(), None),
+        }
+    }
+
+    /// The store's answer to a rename: the name is taken on (and saved), or refused.
+    pub(super) fn renamed(&mut self, id: &str, result: Result<String, String>) {
+        if id != self.session.id {
+            // The conversation changed (/clear, /sessions) while the store was asked.
+            return;
+        }
+        match result {
+            Ok(name) => {
+                self.notice(
+                    NoticeLevel::Info,
+                    format!("This conversation is now named '{}'", one_line(&name)),
+                    Vec::new(),
+                    Some(format!(
+                        "`conductor chat --session {}` opens it again",
+                        one_line(&name)
+                    )),
+                );
+                self.session.name = Some(name);
+                self.save();
+            }
+            Err(err) => self.notice(
+                NoticeLevel::Error,
+                "Not renamed".to_owned(),
+                vec![one_line(&err).into_owned()],
+                None,
+            ),
+        }
     }
 
     /// The session is open in another window (`holder`, its pid when known): from now on this
@@ -100,9 +197,18 @@ impl App {
         );
     }
 
-    /// The conversation as the chat holds it: what a saved session contains.
+    /// The conversation as the chat holds it: what the model is sent again.
     #[must_use]
     pub fn conversation(&self) -> Vec<Message> {
+        self.session_messages()
+            .into_iter()
+            .map(|m| m.message)
+            .collect()
+    }
+
+    /// The conversation as a session saves it: each answer with its model and personality.
+    #[must_use]
+    pub fn session_messages(&self) -> Vec<SessionMessage> {
         self.entries
             .iter()
             .filter_map(Entry::message)
@@ -117,10 +223,14 @@ impl App {
                 if incomplete && m.content.is_empty() {
                     return None;
                 }
-                Some(Message {
+                let message = Message {
                     role: m.role,
                     content: m.content.clone(),
                     incomplete,
+                };
+                Some(match &m.model {
+                    Some(model) => SessionMessage::answer(message, model, &m.author),
+                    None => message.into(),
                 })
             })
             .collect()
@@ -134,7 +244,7 @@ impl App {
             model: self.info.model.clone(),
             personality: self.info.personality.clone(),
             system: self.system.clone(),
-            messages: self.conversation(),
+            messages: self.session_messages(),
             ..self.session.clone()
         }
     }

@@ -541,10 +541,10 @@ fn resume_shows_the_session_and_hands_it_to_the_worker() {
     let mut partial = Message::assistant("half");
     partial.incomplete = true;
     session.messages = vec![
-        Message::user("q1"),
-        Message::assistant("a1"),
-        Message::user("q2"),
-        partial,
+        Message::user("q1").into(),
+        Message::assistant("a1").into(),
+        Message::user("q2").into(),
+        partial.into(),
     ];
     session.system = Some("be brief".into());
     app.resume(session.clone());
@@ -565,7 +565,7 @@ fn resume_shows_the_session_and_hands_it_to_the_worker() {
     assert_eq!(
         app.take_actions(),
         [Action::Restore {
-            history: session.messages.clone(),
+            history: session.history(),
             personality: "sage".into(),
             system: Some("be brief".into()),
         }]
@@ -711,7 +711,7 @@ fn a_missing_model_is_known_by_its_variant_and_offers_pull() {
 fn a_conversation_open_in_another_window_continues_as_a_copy() {
     let mut app = app();
     let mut saved = Session::new("llama3.2:3b", "yollayah");
-    saved.messages = vec![Message::user("q"), Message::assistant("a")];
+    saved.messages = vec![Message::user("q").into(), Message::assistant("a").into()];
     app.resume(saved.clone());
     app.take_actions();
     app.continue_as_copy(Some(4242));

@@ -10,7 +10,10 @@ fn session(id: &str, updated: &str, question: &str) -> Session {
     let mut session = Session::new("llama3.2:3b", "yollayah");
     session.id = id.into();
     session.updated = updated.into();
-    session.messages = vec![Message::user(question), Message::assistant("answer")];
+    session.messages = vec![
+        Message::user(question).into(),
+        Message::assistant("answer").into(),
+    ];
     session
 }
 
@@ -21,7 +24,7 @@ fn saves_atomically_and_loads_back() {
     let mut s = session("20260101-000000-0001", "2026-01-01T00:00:00Z", "q");
     let path = store.save(&s).unwrap();
     assert_eq!(store.load(&s.id).unwrap(), s);
-    s.messages.push(Message::user("more"));
+    s.messages.push(Message::user("more").into());
     store.save(&s).unwrap();
     assert_eq!(store.load(&s.id).unwrap(), s);
     // Only the session file: no temporary file left behind.
@@ -253,4 +256,213 @@ fn a_damaged_newest_session_is_set_aside_not_resumed_past_in_silence() {
     let again = store.resume_latest().unwrap();
     assert!(again.set_aside.is_empty());
     assert_eq!(store.list().unwrap().len(), 1);
+}
+
+mod chat {
+    //! The chat's side of sessions: answers recorded with their model and personality,
+    //! `/rename`, `chat --session NAME`.
+
+    use conductor_core::Message;
+    use conductor_tui::app::{Action, App, EntryKind, NoticeLevel};
+    use conductor_tui::event::Event;
+    use conductor_tui::session::{Session, SessionError, SessionStore};
+    use conductor_tui::worker::WorkerEvent;
+
+    use crate::common::*;
+
+    fn notices(app: &App) -> Vec<(NoticeLevel, String)> {
+        app.entries
+            .iter()
+            .filter_map(|e| match e.kind() {
+                EntryKind::Notice(n) => Some((n.level, n.title.clone())),
+                EntryKind::Message(_) => None,
+            })
+            .collect()
+    }
+
+    fn authors(app: &App) -> Vec<(String, Option<String>)> {
+        app.entries
+            .iter()
+            .filter_map(|e| e.message())
+            .filter(|m| m.role == conductor_core::Role::Assistant)
+            .map(|m| (m.author.clone(), m.model.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn each_answer_is_saved_with_the_model_and_personality_that_gave_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut app = app();
+        answer(&mut app, "first", &["one"]);
+        app.update(worker(WorkerEvent::ModelChanged("qwen3:8b".into())));
+        app.update(worker(WorkerEvent::PersonalityChanged("forge".into())));
+        answer(&mut app, "second", &["two"]);
+        let saved = app.session_snapshot();
+        let recorded: Vec<_> = saved
+            .messages
+            .iter()
+            .map(|m| (m.model.as_deref(), m.personality.as_deref()))
+            .collect();
+        assert_eq!(
+            recorded,
+            [
+                (None, None),
+                (Some("llama3.2:3b"), Some("yollayah")),
+                (None, None),
+                (Some("qwen3:8b"), Some("forge")),
+            ]
+        );
+        assert_eq!(saved.models(), ["llama3.2:3b", "qwen3:8b"]);
+        // Resumed in another window: each answer still says who gave it, and is saved so again.
+        store.save(&saved).unwrap();
+        let mut other = crate::common::app();
+        other.resume(store.load(&saved.id).unwrap());
+        assert_eq!(
+            authors(&other),
+            [
+                ("yollayah".to_owned(), Some("llama3.2:3b".to_owned())),
+                ("forge".to_owned(), Some("qwen3:8b".to_owned())),
+            ]
+        );
+        assert_eq!(other.session_snapshot().messages, saved.messages);
+    }
+
+    #[test]
+    fn answers_saved_before_models_were_recorded_stay_unrecorded() {
+        let mut old = Session::new("llama3.2:3b", "sage");
+        old.messages = vec![Message::user("q").into(), Message::assistant("a").into()];
+        let mut app = app();
+        app.resume(old.clone());
+        assert_eq!(
+            authors(&app),
+            [("sage".to_owned(), None)],
+            "shown as the session's"
+        );
+        // Nothing is guessed into the file.
+        assert_eq!(app.session_snapshot().messages, old.messages);
+    }
+
+    #[test]
+    fn rename_takes_the_name_once_the_store_says_it_is_free() {
+        let mut app = app();
+        answer(&mut app, "q", &["a"]);
+        let id = app.session.id.clone();
+        submit(&mut app, "/rename Rust questions");
+        assert_eq!(
+            app.take_actions(),
+            [Action::Rename {
+                id: id.clone(),
+                name: "Rust questions".into()
+            }]
+        );
+        assert_eq!(app.session.name, None, "not before the store agrees");
+        app.update(Event::Renamed {
+            id: id.clone(),
+            result: Ok("Rust questions".into()),
+        });
+        assert_eq!(app.session.name.as_deref(), Some("Rust questions"));
+        assert_eq!(
+            app.session_snapshot().name.as_deref(),
+            Some("Rust questions")
+        );
+        assert!(
+            app.take_actions()
+                .contains(&Action::Save { announce: false })
+        );
+        let (level, title) = notices(&app).pop().unwrap();
+        assert_eq!(level, NoticeLevel::Info);
+        assert!(title.contains("now named 'Rust questions'"), "{title}");
+
+        // A name another session has: refused, the old name stays.
+        submit(&mut app, "/rename work");
+        app.take_actions();
+        app.update(Event::Renamed {
+            id,
+            result: Err("the name 'work' is taken by session 20260101-000000-aaaa".into()),
+        });
+        assert_eq!(app.session.name.as_deref(), Some("Rust questions"));
+        assert_eq!(
+            notices(&app).pop().unwrap(),
+            (NoticeLevel::Error, "Not renamed".into())
+        );
+    }
+
+    #[test]
+    fn rename_refuses_bad_names_and_late_answers() {
+        let mut app = app();
+        submit(&mut app, "/rename a/b");
+        assert!(app.take_actions().is_empty());
+        let (level, title) = notices(&app).pop().unwrap();
+        assert_eq!(level, NoticeLevel::Error);
+        assert!(title.contains("slash"), "{title}");
+        // Without a name it says the current one.
+        submit(&mut app, "/rename");
+        assert!(notices(&app).pop().unwrap().1.contains("no name"));
+        // An answer for a conversation that was since cleared names nothing.
+        app.update(Event::Renamed {
+            id: "20200101-000000-0000".into(),
+            result: Ok("late".into()),
+        });
+        assert_eq!(app.session.name, None);
+    }
+
+    #[test]
+    fn chat_session_opens_a_named_session_or_names_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut saved = Session::new("llama3.2:3b", "yollayah");
+        saved.name = Some("work".into());
+        saved.messages = vec![Message::user("q").into(), Message::assistant("a").into()];
+        store.save(&saved).unwrap();
+
+        let mut app = app();
+        app.open_named("work", store.find_exact("work"));
+        assert_eq!(app.session.id, saved.id);
+        assert_eq!(app.session.name.as_deref(), Some("work"));
+        assert!(notices(&app)[0].1.contains("'work'"), "{:?}", notices(&app));
+
+        let mut app = crate::common::app();
+        app.open_named("home", store.find_exact("home"));
+        assert_ne!(app.session.id, saved.id);
+        assert_eq!(app.session.name.as_deref(), Some("home"));
+
+        let mut app = crate::common::app();
+        app.open_named("a/b", Ok(None));
+        assert_eq!(app.session.name, None);
+        assert_eq!(notices(&app)[0].0, NoticeLevel::Warning);
+
+        let mut app = crate::common::app();
+        app.open_named("x", Err(SessionError::NotFound("x".into())));
+        assert_eq!(notices(&app)[0].0, NoticeLevel::Warning);
+    }
+
+    #[test]
+    fn the_session_picker_shows_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut named = Session::new("llama3.2:3b", "yollayah");
+        named.name = Some("work".into());
+        named.messages = vec![Message::user("Why is the sky blue?").into()];
+        store.save(&named).unwrap();
+        let mut app = app();
+        app.update(Event::Sessions(Ok(store.list().unwrap())));
+        let screen = screen(&render(&app, 100, 20));
+        assert!(screen.contains("[work] Why is the sky blue?"), "{screen}");
+    }
+
+    #[test]
+    fn help_lists_rename() {
+        let mut app = app();
+        submit(&mut app, "/help");
+        let help = app
+            .entries
+            .iter()
+            .find_map(|e| match e.kind() {
+                EntryKind::Notice(n) => Some(n.body.join("\n")),
+                EntryKind::Message(_) => None,
+            })
+            .unwrap();
+        assert!(help.contains("/rename NAME"), "{help}");
+    }
 }

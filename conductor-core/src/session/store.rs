@@ -1,0 +1,634 @@
+//! The directory of session files: atomic saves, listing, finding, renaming, removing.
+//!
+//! One JSON file per conversation in `<data dir>/conductor/sessions/` (`~/.local/share/…` on
+//! Linux, honouring `XDG_DATA_HOME`). Every save writes a temporary file in the same directory,
+//! fsyncs it, renames it over the old one and fsyncs the directory: a reader sees the old file
+//! or the new one, never half of one. Files are created `0600` and the directory `0700`: a
+//! conversation can hold anything the user typed.
+//!
+//! A session file that no longer parses is never deleted behind the user's back:
+//! [`SessionStore::resume_latest`] moves it aside to `<id>.damaged-<UTC time>.json` and says
+//! so; [`SessionStore::scan`] lists it as [`Listed::Damaged`]. While a window has a session
+//! open it holds its lock ([`super::lock`]).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::lock::{LockError, SessionLock};
+use super::{FORMAT, Origin, Session, SessionError, valid_id, validate_name};
+
+/// What a session list shows of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The id.
+    pub id: String,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+    /// Which frontend started it.
+    pub origin: Origin,
+    /// When it started (RFC 3339, UTC).
+    pub created: String,
+    /// When it was last saved (RFC 3339, UTC).
+    pub updated: String,
+    /// The first user message, shortened.
+    pub title: String,
+    /// How many messages it holds.
+    pub messages: usize,
+    /// Its personality (the last used).
+    pub personality: String,
+    /// The models that answered, in the order they first did.
+    pub models: Vec<String>,
+}
+
+impl SessionSummary {
+    fn of(session: Session) -> Self {
+        Self {
+            title: session.title(60),
+            messages: session.messages.len(),
+            models: session.models(),
+            personality: session.personality,
+            updated: session.updated,
+            created: session.created,
+            origin: session.origin,
+            name: session.name,
+            id: session.id,
+        }
+    }
+
+    /// `2026-03-25 14:05  12 msgs  yollayah  [name] Why is the sky blue?`, in local time.
+    #[must_use]
+    pub fn label(&self) -> String {
+        let when = self.updated.parse::<jiff::Timestamp>().map_or_else(
+            |_| self.updated.clone(),
+            |t| {
+                t.to_zoned(jiff::tz::TimeZone::system())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            },
+        );
+        let name = self
+            .name
+            .as_ref()
+            .map(|n| format!("[{n}] "))
+            .unwrap_or_default();
+        format!(
+            "{when}  {:>3} msgs  {}  {name}{}",
+            self.messages, self.personality, self.title
+        )
+    }
+
+    /// How long ago it was last saved, seen from `now`; `None` when its time does not parse
+    /// (zero when it lies in the future).
+    #[must_use]
+    pub fn age_at(&self, now: SystemTime) -> Option<Duration> {
+        super::age(&self.updated, now)
+    }
+}
+
+/// A session file that cannot be read as a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    /// The id its file name gives.
+    pub id: String,
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+    /// True when it was written by a later conductor (a higher format): not damaged, only
+    /// not ours to read.
+    pub newer: bool,
+    /// When the file was last modified (RFC 3339, UTC), when known.
+    pub modified: Option<String>,
+}
+
+/// One file of the store, as [`SessionStore::scan`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// A session that reads.
+    Session(SessionSummary),
+    /// A file that does not.
+    Damaged(Damaged),
+}
+
+impl Listed {
+    /// The id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Session(s) => &s.id,
+            Self::Damaged(d) => &d.id,
+        }
+    }
+
+    /// The name, for a session that has one.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Session(s) => s.name.as_deref(),
+            Self::Damaged(_) => None,
+        }
+    }
+
+    /// When it last changed: the session's save time, or a damaged file's modification time.
+    fn when(&self) -> &str {
+        match self {
+            Self::Session(s) => &s.updated,
+            Self::Damaged(d) => d.modified.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+/// A damaged session file, moved aside by [`SessionStore::resume_latest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Where it was.
+    pub from: PathBuf,
+    /// Where it is now; `None` when it could not be moved (it is left in place).
+    pub to: Option<PathBuf>,
+    /// What is wrong with it (or, with `to` empty, also why it could not be moved).
+    pub reason: String,
+}
+
+/// What `--resume` found: the newest good session, and the damaged files set aside.
+#[derive(Debug, Default)]
+pub struct Resumable {
+    /// The newest session that could be read, if any.
+    pub session: Option<Session>,
+    /// Damaged session files, moved aside.
+    pub set_aside: Vec<SetAside>,
+}
+
+/// The directory of session files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStore {
+    dir: PathBuf,
+}
+
+impl SessionStore {
+    /// A store in `dir` (created on the first save).
+    #[must_use]
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The store in the platform data directory: `<data dir>/conductor/sessions`.
+    ///
+    /// # Errors
+    /// [`SessionError::NoDataDir`] when the platform has none.
+    pub fn default_location() -> Result<Self, SessionError> {
+        dirs::data_dir()
+            .map(|d| Self::new(d.join("conductor").join("sessions")))
+            .ok_or(SessionError::NoDataDir)
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of session `id`.
+    #[must_use]
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Saves `session` atomically (temp file, fsync, rename, fsync of the directory), with
+    /// user-only permissions. Returns the file.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] naming the file or directory that failed.
+    pub fn save(&self, session: &Session) -> Result<PathBuf, SessionError> {
+        if !valid_id(&session.id) {
+            return Err(SessionError::NotFound(session.id.clone()));
+        }
+        self.ensure_dir()?;
+        let path = self.path(&session.id);
+        let tmp = self.dir.join(format!(
+            ".{}.json.{:08x}.tmp",
+            session.id,
+            fastrand::u32(..)
+        ));
+        let result = (|| {
+            let mut file = create_private(&tmp)?;
+            let mut json = serde_json::to_vec_pretty(session).map_err(io::Error::other)?;
+            json.push(b'\n');
+            file.write_all(&json)?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&tmp, &path)
+        })();
+        if let Err(source) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(SessionError::Io { path, source });
+        }
+        // The rename is durable once the directory is synced (not possible on every platform).
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(path)
+    }
+
+    /// Loads session `id`.
+    ///
+    /// # Errors
+    /// [`SessionError::NotFound`], [`SessionError::Io`] or [`SessionError::Parse`].
+    pub fn load(&self, id: &str) -> Result<Session, SessionError> {
+        if !valid_id(id) {
+            return Err(SessionError::NotFound(id.to_owned()));
+        }
+        let path = self.path(id);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Err(SessionError::NotFound(id.to_owned()));
+            }
+            Err(source) => return Err(SessionError::Io { path, source }),
+        };
+        serde_json::from_slice(&text).map_err(|source| SessionError::Parse { path, source })
+    }
+
+    /// The lock file of session `id`.
+    #[must_use]
+    pub fn lock_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.lock"))
+    }
+
+    /// Takes the lock of session `id` for this process (see [`super::lock`]), creating the
+    /// directory if needed.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] when another window has it open; [`LockError::Io`] otherwise.
+    pub fn lock(&self, id: &str) -> Result<SessionLock, LockError> {
+        let path = self.lock_path(id);
+        if !valid_id(id) {
+            return Err(LockError::Io {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a session id"),
+            });
+        }
+        create_private_dir(&self.dir).map_err(|source| LockError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        SessionLock::acquire(id, path)
+    }
+
+    /// The newest session to resume. Session files that no longer parse are moved aside
+    /// (renamed to `<id>.damaged-<UTC time>.json`, never deleted) and reported, so that a
+    /// damaged newest file does not silently resume an older conversation. Files written by a
+    /// newer conductor (a higher `format`) are left alone.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] when the directory exists but cannot be read.
+    pub fn resume_latest(&self) -> Result<Resumable, SessionError> {
+        let mut found = Resumable::default();
+        for (id, path) in self.files()? {
+            let Ok(bytes) = fs::read(&path) else {
+                // Unreadable (permissions, a race with a rename): not known to be damaged.
+                continue;
+            };
+            match serde_json::from_slice::<Session>(&bytes) {
+                Ok(session) => {
+                    let newer = found.session.as_ref().is_none_or(|best| {
+                        (&session.updated, &session.id) > (&best.updated, &best.id)
+                    });
+                    if newer {
+                        found.session = Some(session);
+                    }
+                }
+                Err(_) if from_newer_version(&bytes) => {}
+                Err(err) => found
+                    .set_aside
+                    .push(set_aside(&id, &path, &err.to_string())),
+            }
+        }
+        found.set_aside.sort_by(|a, b| a.from.cmp(&b.from));
+        Ok(found)
+    }
+
+    /// Every session file, read sessions and damaged files alike, most recently changed first
+    /// (damaged files by their modification time). Nothing is moved or changed.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] when the directory exists but cannot be read.
+    pub fn scan(&self) -> Result<Vec<Listed>, SessionError> {
+        let mut found: Vec<Listed> = Vec::new();
+        for (id, path) in self.files()? {
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                // Gone since the directory was read (removed, or renamed by a save).
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    found.push(damaged(id, path, format!("cannot read it: {err}"), false));
+                    continue;
+                }
+            };
+            match serde_json::from_slice::<Session>(&bytes) {
+                Ok(session) => found.push(Listed::Session(SessionSummary::of(session))),
+                Err(err) => {
+                    let newer = from_newer_version(&bytes);
+                    let reason = if newer {
+                        "written by a newer conductor".to_owned()
+                    } else {
+                        err.to_string()
+                    };
+                    found.push(damaged(id, path, reason, newer));
+                }
+            }
+        }
+        // RFC 3339 in UTC sorts as text; the id breaks ties.
+        found.sort_by(|a, b| b.when().cmp(a.when()).then(b.id().cmp(a.id())));
+        Ok(found)
+    }
+
+    /// Every readable session, most recently saved first. Unreadable files are skipped.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] when the directory exists but cannot be read.
+    pub fn list(&self) -> Result<Vec<SessionSummary>, SessionError> {
+        Ok(self
+            .scan()?
+            .into_iter()
+            .filter_map(|listed| match listed {
+                Listed::Session(summary) => Some(summary),
+                Listed::Damaged(_) => None,
+            })
+            .collect())
+    }
+
+    /// The most recently saved session, if any.
+    ///
+    /// # Errors
+    /// As [`SessionStore::list`] and [`SessionStore::load`].
+    pub fn latest(&self) -> Result<Option<Session>, SessionError> {
+        match self.list()?.first() {
+            Some(summary) => self.load(&summary.id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The most recently saved session started by `origin`, if any. Files are read newest
+    /// first (by modification time) until one of that origin is found, so that `ask -c` does
+    /// not parse the whole store; damaged files are passed over.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] when the directory exists but cannot be read.
+    pub fn latest_of(&self, origin: Origin) -> Result<Option<Session>, SessionError> {
+        let mut files: Vec<(SystemTime, String)> = self
+            .files()?
+            .into_iter()
+            .map(|(id, path)| {
+                let modified = fs::metadata(&path).and_then(|m| m.modified());
+                (modified.unwrap_or(SystemTime::UNIX_EPOCH), id)
+            })
+            .collect();
+        files.sort_by(|a, b| b.cmp(a));
+        for (_, id) in files {
+            if let Ok(session) = self.load(&id)
+                && session.origin == origin
+            {
+                return Ok(Some(session));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The session (or damaged file) that `query` names: its id, else its name, else a unique
+    /// prefix of its id.
+    ///
+    /// # Errors
+    /// [`SessionError::NotFound`] when nothing matches; [`SessionError::Ambiguous`] when a
+    /// prefix (or a name given twice) matches several; [`SessionError::Io`] as
+    /// [`SessionStore::scan`].
+    pub fn resolve(&self, query: &str) -> Result<Listed, SessionError> {
+        let all = self.scan()?;
+        if let Some(exact) = all.iter().find(|l| l.id() == query) {
+            return Ok(exact.clone());
+        }
+        let named: Vec<&Listed> = all.iter().filter(|l| l.name() == Some(query)).collect();
+        let matches = if named.is_empty() {
+            all.iter().filter(|l| l.id().starts_with(query)).collect()
+        } else {
+            named
+        };
+        match matches.as_slice() {
+            [] => Err(SessionError::NotFound(query.to_owned())),
+            [one] => Ok((*one).clone()),
+            many => Err(SessionError::Ambiguous {
+                query: query.to_owned(),
+                matches: many.iter().map(|l| l.id().to_owned()).collect(),
+            }),
+        }
+    }
+
+    /// The session whose id or name is exactly `query` (no prefixes: what `chat --session`
+    /// opens, creating it when there is none).
+    ///
+    /// # Errors
+    /// [`SessionError::Parse`] when the file it names is damaged; [`SessionError::Io`].
+    pub fn find_exact(&self, query: &str) -> Result<Option<Session>, SessionError> {
+        match self.load(query) {
+            Ok(session) => return Ok(Some(session)),
+            Err(SessionError::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
+        match self.name_owner(query)? {
+            Some(id) => self.load(&id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The id of the session named `name`, if any.
+    ///
+    /// # Errors
+    /// [`SessionError::Io`] as [`SessionStore::scan`].
+    pub fn name_owner(&self, name: &str) -> Result<Option<String>, SessionError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .find(|s| s.name.as_deref() == Some(name))
+            .map(|s| s.id))
+    }
+
+    /// Checks that session `id` may be named `name`: a valid name no other session has.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidName`], [`SessionError::NameTaken`], [`SessionError::Io`].
+    pub fn check_name(&self, name: &str, id: &str) -> Result<(), SessionError> {
+        validate_name(name)?;
+        match self.name_owner(name)? {
+            Some(owner) if owner != id => Err(SessionError::NameTaken {
+                name: name.to_owned(),
+                id: owner,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Names session `id` `name` (`None`: takes its name away), under its lock so that no
+    /// open window writes over it. Returns the renamed session.
+    ///
+    /// # Errors
+    /// [`SessionError::InUse`] when a window has it open; as [`SessionStore::check_name`],
+    /// [`SessionStore::load`] and [`SessionStore::save`].
+    pub fn rename(&self, id: &str, name: Option<&str>) -> Result<Session, SessionError> {
+        if let Some(name) = name {
+            validate_name(name)?;
+        }
+        let _lock = self.lock(id)?;
+        let mut session = self.load(id)?;
+        if let Some(name) = name {
+            self.check_name(name, id)?;
+        }
+        session.name = name.map(str::to_owned);
+        self.save(&session)?;
+        Ok(session)
+    }
+
+    /// Deletes session `id`'s file. A session open in a window (its lock held) is refused
+    /// unless `force`: the window would otherwise write it again with its next save.
+    ///
+    /// # Errors
+    /// [`SessionError::InUse`] (without `force`); [`SessionError::NotFound`];
+    /// [`SessionError::Io`].
+    pub fn remove(&self, id: &str, force: bool) -> Result<PathBuf, SessionError> {
+        if !valid_id(id) {
+            return Err(SessionError::NotFound(id.to_owned()));
+        }
+        let path = self.path(id);
+        if !path.exists() {
+            return Err(SessionError::NotFound(id.to_owned()));
+        }
+        let lock = match self.lock(id) {
+            Ok(lock) => Some(lock),
+            Err(LockError::Held { .. }) if force => None,
+            Err(err) => return Err(err.into()),
+        };
+        let removed = fs::remove_file(&path);
+        drop(lock);
+        match removed {
+            Ok(()) => Ok(path),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                Err(SessionError::NotFound(id.to_owned()))
+            }
+            Err(source) => Err(SessionError::Io { path, source }),
+        }
+    }
+
+    /// The session files of the directory: `(id, path)` of each `<id>.json`.
+    fn files(&self) -> Result<Vec<(String, PathBuf)>, SessionError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(SessionError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        Ok(entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let id = name.to_str()?.strip_suffix(".json")?;
+                valid_id(id).then(|| (id.to_owned(), self.path(id)))
+            })
+            .collect())
+    }
+
+    fn ensure_dir(&self) -> Result<(), SessionError> {
+        create_private_dir(&self.dir).map_err(|source| SessionError::Io {
+            path: self.dir.clone(),
+            source,
+        })
+    }
+}
+
+fn damaged(id: String, path: PathBuf, reason: String, newer: bool) -> Listed {
+    let modified = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+        .map(|t| t.to_string());
+    Listed::Damaged(Damaged {
+        id,
+        path,
+        reason,
+        newer,
+        modified,
+    })
+}
+
+/// True when `bytes` is a session object of a later format than ours: not ours to judge.
+fn from_newer_version(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("format")?.as_u64())
+        .is_some_and(|format| format > u64::from(FORMAT))
+}
+
+/// Renames a damaged session file out of the way; never deletes it.
+fn set_aside(id: &str, path: &Path, reason: &str) -> SetAside {
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut to = dir.join(format!("{id}.damaged-{stamp}.json"));
+    // rename replaces its target: never over an earlier damaged copy.
+    let mut n = 1;
+    while to.exists() && n < 100 {
+        n += 1;
+        to = dir.join(format!("{id}.damaged-{stamp}-{n}.json"));
+    }
+    match fs::rename(path, &to) {
+        Ok(()) => SetAside {
+            from: path.to_owned(),
+            to: Some(to),
+            reason: reason.to_owned(),
+        },
+        Err(err) => SetAside {
+            from: path.to_owned(),
+            to: None,
+            reason: format!("{reason}; could not move it aside: {err}"),
+        },
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // A directory that existed already keeps its mode unless tightened here.
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)
+}
