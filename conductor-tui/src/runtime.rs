@@ -238,7 +238,7 @@ fn past_inputs(store: &SessionStore) -> Vec<String> {
                     .messages
                     .into_iter()
                     .filter(|m| m.role == Role::User)
-                    .map(|m| m.content),
+                    .map(|m| m.message.content),
             );
         }
     }
