@@ -18,54 +18,179 @@ Exit codes:
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP";
 
 /// Run a local assistant with a personality on Ollama, and prove it stays on the GPU.
+///
+/// The option groups ([`ServerArgs`], [`ModelArgs`], [`PersonalityArg`], [`CommonArgs`]) are
+/// accepted here, before the subcommand, and again after it by each subcommand they apply to;
+/// after the subcommand wins (see [`Cli::flags`]).
 #[derive(Debug, Parser)]
 #[command(name = "conductor", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
+    /// The option groups given before the subcommand.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub before: AllFlags,
+    /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options every command understands.
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
+impl Cli {
+    /// The options of this run: those given after the subcommand over those given before it.
+    pub fn flags(&self) -> GlobalArgs {
+        self.command.flags().or(self.before.flags())
+    }
+}
+
+/// Which server to talk to.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Server")]
+pub struct ServerArgs {
     /// Which server: ollama, or openai (an OpenAI-compatible server such as vLLM; give its base
     /// URL with --host, e.g. http://gpu-box:8000/v1) [env: CONDUCTOR_BACKEND] [default: ollama]
-    #[arg(long, global = true, value_enum, value_name = "KIND")]
+    #[arg(long, value_enum, value_name = "KIND")]
     pub backend: Option<BackendArg>,
     /// Ollama address (any form OLLAMA_HOST accepts), or the base URL of an OpenAI-compatible
     /// server [env: OLLAMA_HOST]
     // Parsed in `sources`, not by clap: clap quotes a rejected value whole, and an address may
     // hold a password.
-    #[arg(long, global = true, value_name = "HOST")]
+    #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
+}
+
+/// Which model, and how it is loaded.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Model")]
+pub struct ModelArgs {
     /// Model to use [env: CONDUCTOR_MODEL] [default: llama3.2:3b]
-    #[arg(short, long, global = true, value_name = "MODEL", value_parser = non_empty)]
+    #[arg(short, long, value_name = "MODEL", value_parser = non_empty,
+          add = clap_complete::engine::ArgValueCompleter::new(crate::commands::complete::models))]
     pub model: Option<String>,
-    /// Personality to use [env: CONDUCTOR_PERSONALITY] [default: yollayah]
-    #[arg(short, long, global = true, value_name = "NAME")]
-    pub personality: Option<String>,
     /// What to do when the model is not fully on the GPU [env: CONDUCTOR_GPU_POLICY]
-    #[arg(long, global = true, value_enum, value_name = "POLICY")]
+    #[arg(long, value_enum, value_name = "POLICY")]
     pub gpu_policy: Option<PolicyArg>,
     /// Context window in tokens (num_ctx) sent with every request
-    #[arg(long, global = true, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
     pub num_ctx: Option<u32>,
     /// How long Ollama keeps the model loaded: 10m, 1h, -1 (forever), 0 (unload at once)
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub keep_alive: Option<String>,
+}
+
+/// Which personality.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Personality")]
+pub struct PersonalityArg {
+    /// Personality to use [env: CONDUCTOR_PERSONALITY] [default: yollayah]
+    #[arg(short, long, value_name = "NAME",
+          add = clap_complete::engine::ArgValueCompleter::new(crate::commands::complete::personalities))]
+    pub personality: Option<String>,
+}
+
+/// Where the configuration comes from and what is logged.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Configuration")]
+pub struct CommonArgs {
     /// Config file to read instead of the default [env: CONDUCTOR_CONFIG]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log filter: component=level pairs over backend, gpu, config, chat, cli, and prompts (the
     /// text you ask, logged only when named: 'debug,prompts=trace') [env: CONDUCTOR_LOG]
-    #[arg(long, global = true, value_name = "FILTER")]
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// Every group: for the commands that talk to a model (ask, chat, gpu, doctor, bench, config
+/// show), and before the subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AllFlags {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub personality: PersonalityArg,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Server and configuration: for the commands about the server's models (models, ps, show,
+/// stop, pull).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerFlags {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Personality and configuration: for `personality list|show`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PersonalityFlags {
+    #[command(flatten)]
+    pub personality: PersonalityArg,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Configuration only: for `config path|init`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonFlags {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl AllFlags {
+    /// As the merged view.
+    pub fn flags(&self) -> GlobalArgs {
+        GlobalArgs::from_groups(
+            Some(&self.server),
+            Some(&self.model),
+            Some(&self.personality),
+            Some(&self.common),
+        )
+    }
+}
+
+impl ServerFlags {
+    /// As the merged view.
+    pub fn flags(&self) -> GlobalArgs {
+        GlobalArgs::from_groups(Some(&self.server), None, None, Some(&self.common))
+    }
+}
+
+impl PersonalityFlags {
+    /// As the merged view.
+    pub fn flags(&self) -> GlobalArgs {
+        GlobalArgs::from_groups(None, None, Some(&self.personality), Some(&self.common))
+    }
+}
+
+impl CommonFlags {
+    /// As the merged view.
+    pub fn flags(&self) -> GlobalArgs {
+        GlobalArgs::from_groups(None, None, None, Some(&self.common))
+    }
+}
+
+/// The options of one run, merged from before and after the subcommand: what the commands read.
+#[derive(Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// `--backend`.
+    pub backend: Option<BackendArg>,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--personality`.
+    pub personality: Option<String>,
+    /// `--gpu-policy`.
+    pub gpu_policy: Option<PolicyArg>,
+    /// `--num-ctx`.
+    pub num_ctx: Option<u32>,
+    /// `--keep-alive`.
+    pub keep_alive: Option<String>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--log`.
     pub log: Option<String>,
 }
 
@@ -121,6 +246,45 @@ fn non_empty(value: &str) -> Result<String, String> {
 }
 
 impl GlobalArgs {
+    /// The view of the groups a command has (a missing group sets nothing).
+    fn from_groups(
+        server: Option<&ServerArgs>,
+        model: Option<&ModelArgs>,
+        personality: Option<&PersonalityArg>,
+        common: Option<&CommonArgs>,
+    ) -> Self {
+        let server = server.cloned().unwrap_or_default();
+        let model = model.cloned().unwrap_or_default();
+        let common = common.cloned().unwrap_or_default();
+        Self {
+            backend: server.backend,
+            host: server.host,
+            model: model.model,
+            personality: personality.and_then(|p| p.personality.clone()),
+            gpu_policy: model.gpu_policy,
+            num_ctx: model.num_ctx,
+            keep_alive: model.keep_alive,
+            config: common.config,
+            log: common.log,
+        }
+    }
+
+    /// Fills every unset option from `lower`; `self` wins.
+    #[must_use]
+    pub fn or(self, lower: Self) -> Self {
+        Self {
+            backend: self.backend.or(lower.backend),
+            host: self.host.or(lower.host),
+            model: self.model.or(lower.model),
+            personality: self.personality.or(lower.personality),
+            gpu_policy: self.gpu_policy.or(lower.gpu_policy),
+            num_ctx: self.num_ctx.or(lower.num_ctx),
+            keep_alive: self.keep_alive.or(lower.keep_alive),
+            config: self.config.or(lower.config),
+            log: self.log.or(lower.log),
+        }
+    }
+
     /// The flags as a configuration layer (the highest-precedence one).
     pub fn sources(&self) -> Result<ConfigSources, crate::exit::Failure> {
         let mut flags = ConfigLayer::default();
@@ -158,9 +322,42 @@ impl Command {
         match self {
             Self::Ask(args) => args.json,
             Self::Bench(args) => args.json,
-            Self::Gpu(GpuCommand::Verify { json } | GpuCommand::Status { json }) => *json,
-            Self::Config(ConfigCommand::Show { json }) => *json,
+            Self::Gpu(GpuCommand::Verify { json, .. } | GpuCommand::Status { json, .. }) => *json,
+            Self::Config(ConfigCommand::Show { json, .. } | ConfigCommand::Path { json, .. }) => {
+                *json
+            }
+            Self::Models(args) | Self::Ps(args) => args.json,
+            Self::Show(args) => args.json,
+            Self::Personality(PersonalityCommand::List { json, .. }) => *json,
             _ => false,
+        }
+    }
+
+    /// The option groups given after the subcommand (none for the commands that take none).
+    pub fn flags(&self) -> GlobalArgs {
+        match self {
+            Self::Ask(args) => args.flags.flags(),
+            Self::Chat(args) => args.flags.flags(),
+            Self::Bench(args) => args.flags.flags(),
+            Self::Doctor { flags } => flags.flags(),
+            Self::Gpu(
+                GpuCommand::Verify { flags, .. }
+                | GpuCommand::Status { flags, .. }
+                | GpuCommand::Forget { flags, .. },
+            )
+            | Self::Config(ConfigCommand::Show { flags, .. }) => flags.flags(),
+            Self::Models(args) | Self::Ps(args) => args.flags.flags(),
+            Self::Show(args) => args.flags.flags(),
+            Self::Stop { flags, .. } | Self::Pull { flags, .. } => flags.flags(),
+            Self::Personality(
+                PersonalityCommand::List { flags, .. } | PersonalityCommand::Show { flags, .. },
+            ) => flags.flags(),
+            Self::Config(ConfigCommand::Path { flags, .. } | ConfigCommand::Init { flags, .. }) => {
+                flags.flags()
+            }
+            Self::Completions { .. } | Self::Measure { .. } | Self::RawChat { .. } => {
+                GlobalArgs::default()
+            }
         }
     }
 }
@@ -169,7 +366,7 @@ impl Command {
 pub enum Command {
     /// Ask one question; the answer streams to stdout
     #[command(
-        after_help = "Examples:\n  conductor ask \"What is a monad?\"\n  git diff | conductor ask \"review this\"\n  conductor ask --json -p forge \"fastest way to reverse a list in Python\""
+        after_help = "Examples:\n  conductor ask \"What is a monad?\"\n  git diff | conductor ask \"review this\"\n  conductor ask -f src/main.rs -f Cargo.toml \"why does this not build?\"\n  conductor ask -o temperature=0.2 -o stop=END \"list three colours, then END\"\n  conductor ask --json -p forge \"fastest way to reverse a list in Python\""
     )]
     Ask(AskArgs),
     /// Open the terminal chat UI
@@ -178,26 +375,52 @@ pub enum Command {
     #[command(subcommand)]
     Gpu(GpuCommand),
     /// Check everything conductor depends on, with a fix for each problem
-    Doctor,
+    Doctor {
+        #[command(flatten)]
+        flags: AllFlags,
+    },
     /// List local models, marking the running ones with where they run
-    Models,
+    #[command(visible_aliases = ["ls", "list"])]
+    Models(ListArgs),
+    /// List the models loaded now, with where they run and until when (like `ollama ps`)
+    Ps(ListArgs),
+    /// Show a model: architecture, size, context, capabilities, Modelfile parameters
+    Show(ShowArgs),
+    /// Unload a model now (like `ollama stop`)
+    Stop {
+        /// Model name, e.g. llama3.2:3b
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::commands::complete::models))]
+        model: String,
+        #[command(flatten)]
+        flags: ServerFlags,
+    },
     /// Download a model through Ollama, with progress
     Pull {
         /// Model name, e.g. llama3.2:3b
         name: String,
+        #[command(flatten)]
+        flags: ServerFlags,
     },
     /// Measure time to first token, tokens/s, prompt-cache effect and conductor's overhead
     Bench(BenchArgs),
     /// List personalities or show one
     #[command(subcommand)]
     Personality(PersonalityCommand),
-    /// Show the effective configuration
+    /// Show the effective configuration, where it is read from, or write a starter file
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Print shell completions
+    /// Print the shell script that completes conductor's commands, flags, personalities and
+    /// models
+    #[command(
+        after_help = "Install (the script asks conductor for candidates as you type, so it stays current):\n  bash: echo 'source <(conductor completions bash)' >> ~/.bashrc\n  zsh:  echo 'source <(conductor completions zsh)' >> ~/.zshrc\n  fish: conductor completions fish > ~/.config/fish/completions/conductor.fish\nThe same script comes from `COMPLETE=bash conductor` (any shell name)."
+    )]
     Completions {
         /// The shell
         shell: clap_complete::Shell,
+        /// A fixed script of commands and flags that never runs conductor while completing
+        /// (no personality or model names)
+        #[arg(long = "static")]
+        static_script: bool,
     },
     /// (bench) Run a command, time its first output byte, report CPU and peak RSS as JSON
     #[command(name = "__measure", hide = true)]
@@ -225,8 +448,17 @@ pub struct AskArgs {
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
     /// Extra system instructions, sent after the personality
-    #[arg(long, value_name = "TEXT")]
+    #[arg(short, long, value_name = "TEXT")]
     pub system: Option<String>,
+    /// Attach a text file (repeatable; at most 256 KiB each, 1 MiB in all): sent before the
+    /// question, in a fenced block headed by its path
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// A model option for this request (repeatable): -o temperature=0.2 -o num_ctx=8192; each
+    /// -o stop=TEXT adds one stop string; unknown keys go to Ollama as given
+    /// (true/false, numbers, else strings)
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
     /// Send no personality (only --system text, if any)
     #[arg(long)]
     pub no_personality: bool,
@@ -239,6 +471,8 @@ pub struct AskArgs {
     /// After the answer, print time to first token, tokens/s and PROCESSOR on stderr
     #[arg(short, long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub flags: AllFlags,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +483,34 @@ pub struct ChatArgs {
     /// Where conversations are saved [default: <data dir>/conductor/sessions]
     #[arg(long, value_name = "DIR")]
     pub sessions_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: AllFlags,
+}
+
+/// `models`/`ls`/`list` and `ps`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub flags: ServerFlags,
+}
+
+/// `show MODEL`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Model name, e.g. llama3.2:3b
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::commands::complete::models))]
+    pub model: String,
+    /// Print as JSON
+    #[arg(long, conflicts_with = "modelfile")]
+    pub json: bool,
+    /// Print the Modelfile instead
+    #[arg(long)]
+    pub modelfile: bool,
+    #[command(flatten)]
+    pub flags: ServerFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,31 +520,46 @@ pub enum GpuCommand {
         /// Print the verdict as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        flags: AllFlags,
     },
     /// Show NVML devices, the running models with where they run, and remembered fixes
     Status {
         /// Print as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        flags: AllFlags,
     },
     /// Forget the GPU fixes remembered for this host (for MODEL, or all)
     Forget {
         /// Only this model's fix
         model: Option<String>,
+        #[command(flatten)]
+        flags: AllFlags,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PersonalityCommand {
     /// List the personalities found (and any that fail to parse)
-    List,
+    List {
+        /// Print as JSON (entries that fail to parse carry their error)
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: PersonalityFlags,
+    },
     /// Print the composed system prompt exactly as sent
     Show {
         /// Personality name (default: the configured one)
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::commands::complete::personalities))]
         name: Option<String>,
         /// Extra system text, as --system would add it
-        #[arg(long, value_name = "TEXT")]
+        #[arg(short, long, value_name = "TEXT")]
         system: Option<String>,
+        #[command(flatten)]
+        flags: PersonalityFlags,
     },
 }
 
@@ -293,6 +570,32 @@ pub enum ConfigCommand {
         /// Print as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        flags: AllFlags,
+    },
+    /// Every path conductor reads or writes: config file candidates (in order, which exist,
+    /// which is used), personality directories, state, sessions and logs
+    Path {
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
+    /// Write a commented starter conductor.toml (every key, commented out, with its default)
+    Init {
+        /// Where to write it [default: --config, CONDUCTOR_CONFIG, else the platform config
+        /// file that `config path` lists first]
+        #[arg(long, value_name = "FILE")]
+        path: Option<PathBuf>,
+        /// Replace an existing file
+        #[arg(long)]
+        force: bool,
+        /// Print it on stdout instead of writing a file
+        #[arg(long, conflicts_with_all = ["path", "force"])]
+        print: bool,
+        #[command(flatten)]
+        flags: CommonFlags,
     },
 }
 
@@ -310,6 +613,8 @@ pub struct BenchArgs {
     /// What to measure: whole processes, one process, or both
     #[arg(long, value_enum, default_value_t = BenchPart::Both)]
     pub part: BenchPart,
+    #[command(flatten)]
+    pub flags: AllFlags,
 }
 
 /// `bench --part` values.

@@ -1,5 +1,8 @@
 //! `conductor ask`: one question, the answer streamed to stdout as tokens arrive.
 
+mod attach;
+mod options;
+
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -54,12 +57,27 @@ async fn ask(
     args: AskArgs,
     outcome: &mut Outcome,
 ) -> Result<ExitCode, Failure> {
-    let prompt = read_prompt(
-        &args.prompt,
-        &mut std::io::stdin().lock(),
-        std::io::stdin().is_terminal(),
-    )?;
+    let attached = attach::read_all(&args.files)?;
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    // Files alone are a question: `conductor ask -f notes.txt` needs no PROMPT.
+    let prompt = if attached.is_empty() || !args.prompt.is_empty() || !stdin_is_terminal {
+        read_prompt(&args.prompt, &mut std::io::stdin().lock(), stdin_is_terminal)
+            .or_else(|err| if attached.is_empty() { Err(err) } else { Ok(String::new()) })?
+    } else {
+        String::new()
+    };
+    let prompt = attach::message(&attached, &prompt);
+    let options = options::parse(&args.options)?;
+    if let (Some(flag), Some(option)) = (global.num_ctx, options.num_ctx)
+        && flag != option
+    {
+        return Err(Failure::Usage(format!(
+            "--num-ctx {flag} and -o num_ctx={option} disagree: give one"
+        )));
+    }
     let mut sources = global.sources()?;
+    // Over the flags' own options (--num-ctx): the same layer, so the GPU guard sees them all.
+    sources.flags.options = options.or(std::mem::take(&mut sources.flags.options));
     if args.think {
         sources.flags.think = Some(true);
     }
