@@ -534,6 +534,8 @@ pub enum GpuCommand {
     /// Forget the GPU fixes remembered for this host (for MODEL, or all)
     Forget {
         /// Only this model's fix
+        // Its own id: `model` is -m's.
+        #[arg(id = "forget_model", value_name = "MODEL")]
         model: Option<String>,
         #[command(flatten)]
         flags: AllFlags,
@@ -626,4 +628,17 @@ pub enum BenchPart {
     InProcess,
     /// Both
     Both,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap checks a subcommand's arguments only when it is parsed: check them all here.
+        Cli::command().debug_assert();
+    }
 }

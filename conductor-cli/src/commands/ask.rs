@@ -61,8 +61,18 @@ async fn ask(
     let stdin_is_terminal = std::io::stdin().is_terminal();
     // Files alone are a question: `conductor ask -f notes.txt` needs no PROMPT.
     let prompt = if attached.is_empty() || !args.prompt.is_empty() || !stdin_is_terminal {
-        read_prompt(&args.prompt, &mut std::io::stdin().lock(), stdin_is_terminal)
-            .or_else(|err| if attached.is_empty() { Err(err) } else { Ok(String::new()) })?
+        read_prompt(
+            &args.prompt,
+            &mut std::io::stdin().lock(),
+            stdin_is_terminal,
+        )
+        .or_else(|err| {
+            if attached.is_empty() {
+                Err(err)
+            } else {
+                Ok(String::new())
+            }
+        })?
     } else {
         String::new()
     };

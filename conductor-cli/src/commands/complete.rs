@@ -45,7 +45,13 @@ pub fn script(shell: clap_complete::Shell, static_script: bool) -> Result<ExitCo
             }
         };
         completer
-            .write_registration(COMPLETE_VAR, "conductor", "conductor", "conductor", &mut script)
+            .write_registration(
+                COMPLETE_VAR,
+                "conductor",
+                "conductor",
+                "conductor",
+                &mut script,
+            )
             .map_err(|err| Failure::other(format!("cannot write the script: {err}")))?;
     }
     crate::output::write_out(format_args!("{}", String::from_utf8_lossy(&script)))?;

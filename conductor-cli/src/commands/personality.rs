@@ -32,7 +32,10 @@ pub fn run(global: &GlobalArgs, command: PersonalityCommand) -> Result<ExitCode,
                     })
                 })
                 .collect();
-            outln!("{:#}", json!({ "current": current, "personalities": entries }))?;
+            outln!(
+                "{:#}",
+                json!({ "current": current, "personalities": entries })
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         PersonalityCommand::List { json: false, .. } => {

@@ -69,7 +69,9 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
                 short_id(&m.digest).to_owned(),
                 bytes(m.size),
                 m.processor().to_string(),
-                measured.as_ref().map_or_else(|| "-".to_owned(), Measured::cell),
+                measured
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), Measured::cell),
                 m.context_length
                     .map_or_else(|| "-".to_owned(), |c| c.to_string()),
                 until(m.expires_at.as_deref(), now),

@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use conductor_core::backend::ModelDetails;
 use conductor_core::Conductor;
+use conductor_core::backend::ModelDetails;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, ShowArgs};
@@ -17,7 +17,11 @@ use crate::output::{self, outln};
 pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
-    let details = conductor.backend().server()?.show_model(&args.model).await?;
+    let details = conductor
+        .backend()
+        .server()?
+        .show_model(&args.model)
+        .await?;
     if args.modelfile {
         // The Modelfile is the user's data: exact on a pipe, without control characters on a
         // terminal.
@@ -57,7 +61,10 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
     let rows = [
         ("architecture", summary.architecture.clone()),
         ("parameters", summary.parameters.clone()),
-        ("context length", summary.context_length.map(|c| c.to_string())),
+        (
+            "context length",
+            summary.context_length.map(|c| c.to_string()),
+        ),
         (
             "embedding length",
             summary.embedding_length.map(|c| c.to_string()),
@@ -238,12 +245,21 @@ mod tests {
     #[test]
     fn layer_caps_and_huge_contexts_are_flagged() {
         let mut details = ModelDetails::default();
-        details.model_info.insert("general.architecture".into(), "llama".into());
-        details.model_info.insert("llama.block_count".into(), 28.into());
-        details.model_info.insert("llama.context_length".into(), 131_072.into());
+        details
+            .model_info
+            .insert("general.architecture".into(), "llama".into());
+        details
+            .model_info
+            .insert("llama.block_count".into(), 28.into());
+        details
+            .model_info
+            .insert("llama.context_length".into(), 131_072.into());
         details.parameters = vec![("num_gpu".into(), "1".into())];
         let warnings = gpu_warnings(&details);
-        assert!(warnings[0].contains("offloads 1 of 29 layers"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("offloads 1 of 29 layers"),
+            "{warnings:?}"
+        );
         details.parameters = vec![("num_gpu".into(), "0".into())];
         assert!(gpu_warnings(&details)[0].contains("CPU only"));
         details.parameters = vec![("num_gpu".into(), "999".into())];

@@ -112,10 +112,7 @@ mod tests {
     /// The starter with every key line uncommented, up to the `[chat]` section (a key this
     /// version may not know yet).
     fn uncommented() -> String {
-        let before_chat = starter_file()
-            .split("# [chat]")
-            .next()
-            .unwrap_or_default();
+        let before_chat = starter_file().split("# [chat]").next().unwrap_or_default();
         before_chat
             .lines()
             .map(|line| match line.strip_prefix("# ") {

@@ -136,7 +136,9 @@ fn read_text(path: &Path, limit: u64) -> Result<String, Failure> {
         if let Some(kind) = kind_of(meta) {
             return Err(refuse(
                 path,
-                &format!("it is {kind}; only regular text files can be attached (pipe other input on stdin)"),
+                &format!(
+                    "it is {kind}; only regular text files can be attached (pipe other input on stdin)"
+                ),
             ));
         }
         if meta.len() > limit {
@@ -165,7 +167,9 @@ fn read_text(path: &Path, limit: u64) -> Result<String, Failure> {
     if let Some(at) = bytes.iter().position(|b| *b == 0) {
         return Err(refuse(
             path,
-            &format!("it looks binary (a NUL byte at offset {at}); only text files can be attached"),
+            &format!(
+                "it looks binary (a NUL byte at offset {at}); only text files can be attached"
+            ),
         ));
     }
     String::from_utf8(bytes).map_err(|err| {
@@ -209,7 +213,10 @@ mod tests {
             message(&files, "why?"),
             "File: src/a.rs\n```rs\nfn a() {}\n```\n\nFile: README.md\n````md\n```sh\nls\n```\n````\n\nwhy?"
         );
-        assert_eq!(message(&files[..1], ""), "File: src/a.rs\n```rs\nfn a() {}\n```");
+        assert_eq!(
+            message(&files[..1], ""),
+            "File: src/a.rs\n```rs\nfn a() {}\n```"
+        );
         assert_eq!(message(&[], "just this"), "just this");
     }
 }

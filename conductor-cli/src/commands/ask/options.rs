@@ -182,8 +182,13 @@ mod tests {
 
     #[test]
     fn unknown_options_are_passed_through_by_their_look() {
-        let o = options(&["mirostat=2", "mirostat_tau=4.5", "penalize_newline=true", "x=abc"])
-            .unwrap();
+        let o = options(&[
+            "mirostat=2",
+            "mirostat_tau=4.5",
+            "penalize_newline=true",
+            "x=abc",
+        ])
+        .unwrap();
         let json = serde_json::to_value(&o).unwrap();
         assert_eq!(
             json,
@@ -196,9 +201,16 @@ mod tests {
         let err = options(&["temperature=hot"]).unwrap_err();
         assert!(err.contains("temperature takes a number"), "{err}");
         let err = options(&["num_ctx=-3"]).unwrap_err();
-        assert!(err.contains("num_ctx takes a whole number of at least 1"), "{err}");
+        assert!(
+            err.contains("num_ctx takes a whole number of at least 1"),
+            "{err}"
+        );
         assert!(options(&["num_ctx"]).unwrap_err().contains("KEY=VALUE"));
-        assert!(options(&["use_mmap=yes"]).unwrap_err().contains("true or false"));
+        assert!(
+            options(&["use_mmap=yes"])
+                .unwrap_err()
+                .contains("true or false")
+        );
         assert!(options(&["temperature=NaN"]).is_err());
         assert!(options(&["Bad-Key=1"]).unwrap_err().contains("option name"));
         assert!(options(&["top_k="]).unwrap_err().contains("give a value"));

@@ -47,14 +47,18 @@ pub fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
         .iter()
         .map(|c| {
             let explicit = c.source != conductor_core::config::CandidateSource::Platform;
-            Entry::new(format!("config ({})", c.source), c.path.clone(), |exists| {
-                match (c.used, exists, explicit) {
+            Entry::new(
+                format!("config ({})", c.source),
+                c.path.clone(),
+                |exists| match (c.used, exists, explicit) {
                     (true, true, _) => "used".to_owned(),
                     (true, false, true) => "missing: named, so an error".to_owned(),
-                    (true, false, false) => "missing (optional; `conductor config init` writes it)".to_owned(),
+                    (true, false, false) => {
+                        "missing (optional; `conductor config init` writes it)".to_owned()
+                    }
                     (false, exists, _) => format!("not used ({})", presence(exists)),
-                }
-            })
+                },
+            )
         })
         .collect();
     let sources = global.sources()?;
