@@ -246,6 +246,17 @@ async fn attached_files_come_first_in_order_then_the_question_then_stdin() {
         messages.last().unwrap().1,
         "File: src/a.rs\n```rs\nfn a() {}\n```"
     );
+    // Files do not excuse bad stdin.
+    let mut cmd = env.cmd(&["ask", "-f", "src/a.rs"]);
+    cmd.current_dir(env.home.path());
+    let out = run_with(cmd, Some(b"caf\xe9".to_vec())).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin is not UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.ollama.requests_to("/api/chat").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,27 +57,17 @@ async fn ask(
     args: AskArgs,
     outcome: &mut Outcome,
 ) -> Result<ExitCode, Failure> {
-    let attached = attach::read_all(&args.files)?;
-    let stdin_is_terminal = std::io::stdin().is_terminal();
-    // Files alone are a question: `conductor ask -f notes.txt` needs no PROMPT.
-    let prompt = if attached.is_empty() || !args.prompt.is_empty() || !stdin_is_terminal {
-        read_prompt(
-            &args.prompt,
-            &mut std::io::stdin().lock(),
-            stdin_is_terminal,
-        )
-        .or_else(|err| {
-            if attached.is_empty() {
-                Err(err)
-            } else {
-                Ok(String::new())
-            }
-        })?
-    } else {
-        String::new()
-    };
-    let prompt = attach::message(&attached, &prompt);
+    // Flags first (no I/O), then files, then stdin.
     let options = options::parse(&args.options)?;
+    let attached = attach::read_all(&args.files)?;
+    // Files alone are a question: `conductor ask -f notes.txt` needs no PROMPT.
+    let prompt = read_prompt_with(
+        &args.prompt,
+        &mut std::io::stdin().lock(),
+        std::io::stdin().is_terminal(),
+        !attached.is_empty(),
+    )?;
+    let prompt = attach::message(&attached, &prompt);
     if let (Some(flag), Some(option)) = (global.num_ctx, options.num_ctx)
         && flag != option
     {
@@ -291,8 +281,22 @@ pub fn read_prompt(
     stdin: &mut impl Read,
     stdin_is_terminal: bool,
 ) -> Result<String, Failure> {
+    read_prompt_with(parts, stdin, stdin_is_terminal, false)
+}
+
+/// [`read_prompt`], where `files_attached` makes an empty prompt (no PROMPT and a terminal, or
+/// empty stdin) valid: the files are the question. Bad stdin is an error either way.
+fn read_prompt_with(
+    parts: &[String],
+    stdin: &mut impl Read,
+    stdin_is_terminal: bool,
+    files_attached: bool,
+) -> Result<String, Failure> {
     let from_stdin_only = parts.is_empty() || parts == ["-"];
     let args = (!from_stdin_only).then(|| parts.join(" "));
+    if files_attached && parts.is_empty() && stdin_is_terminal {
+        return Ok(String::new());
+    }
     let piped = if from_stdin_only || !stdin_is_terminal {
         if from_stdin_only && stdin_is_terminal {
             return Err(Failure::Usage(
@@ -310,6 +314,9 @@ pub fn read_prompt(
         (None, None) => String::new(),
     };
     if prompt.trim().is_empty() {
+        if files_attached {
+            return Ok(String::new());
+        }
         return Err(Failure::Usage(
             "nothing to ask: the prompt is empty (give a PROMPT, or pipe text on stdin)".into(),
         ));
@@ -472,6 +479,17 @@ mod tests {
                 .unwrap_err()
                 .contains("larger than 16 MiB")
         );
+        // With files attached an empty prompt is fine, bad stdin is not.
+        let parts: Vec<String> = Vec::new();
+        assert_eq!(
+            read_prompt_with(&parts, &mut &b""[..], true, true).unwrap(),
+            ""
+        );
+        assert_eq!(
+            read_prompt_with(&parts, &mut &b" \n"[..], false, true).unwrap(),
+            ""
+        );
+        assert!(read_prompt_with(&parts, &mut &b"\xff"[..], false, true).is_err());
         let eight = vec![b'a'; 8 << 20];
         assert_eq!(prompt(&[], &eight, false).unwrap().len(), 8 << 20);
     }
