@@ -61,7 +61,7 @@ async fn ask(
     let options = options::parse(&args.options)?;
     let attached = attach::read_all(&args.files)?;
     // Files alone are a question: `conductor ask -f notes.txt` needs no PROMPT.
-    let prompt = read_prompt_with(
+    let prompt = read_prompt(
         &args.prompt,
         &mut std::io::stdin().lock(),
         std::io::stdin().is_terminal(),
@@ -276,17 +276,9 @@ fn spinner(message: &str) -> ProgressBar {
 /// Reads the prompt from the arguments and/or stdin.
 ///
 /// No PROMPT (or `-`): stdin is the prompt. PROMPT and piped stdin: stdin is appended as context.
+/// `files_attached` makes an empty prompt (no PROMPT and a terminal, or empty stdin) valid: the
+/// files are the question. Bad stdin is an error either way.
 pub fn read_prompt(
-    parts: &[String],
-    stdin: &mut impl Read,
-    stdin_is_terminal: bool,
-) -> Result<String, Failure> {
-    read_prompt_with(parts, stdin, stdin_is_terminal, false)
-}
-
-/// [`read_prompt`], where `files_attached` makes an empty prompt (no PROMPT and a terminal, or
-/// empty stdin) valid: the files are the question. Bad stdin is an error either way.
-fn read_prompt_with(
     parts: &[String],
     stdin: &mut impl Read,
     stdin_is_terminal: bool,
@@ -439,7 +431,7 @@ mod tests {
 
     fn prompt(parts: &[&str], stdin: &[u8], terminal: bool) -> Result<String, String> {
         let parts: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
-        read_prompt(&parts, &mut &stdin[..], terminal).map_err(|f| match f {
+        read_prompt(&parts, &mut &stdin[..], terminal, false).map_err(|f| match f {
             Failure::Usage(m) => m,
             other => format!("{other:?}"),
         })
@@ -481,15 +473,12 @@ mod tests {
         );
         // With files attached an empty prompt is fine, bad stdin is not.
         let parts: Vec<String> = Vec::new();
+        assert_eq!(read_prompt(&parts, &mut &b""[..], true, true).unwrap(), "");
         assert_eq!(
-            read_prompt_with(&parts, &mut &b""[..], true, true).unwrap(),
+            read_prompt(&parts, &mut &b" \n"[..], false, true).unwrap(),
             ""
         );
-        assert_eq!(
-            read_prompt_with(&parts, &mut &b" \n"[..], false, true).unwrap(),
-            ""
-        );
-        assert!(read_prompt_with(&parts, &mut &b"\xff"[..], false, true).is_err());
+        assert!(read_prompt(&parts, &mut &b"\xff"[..], false, true).is_err());
         let eight = vec![b'a'; 8 << 20];
         assert_eq!(prompt(&[], &eight, false).unwrap().len(), 8 << 20);
     }
