@@ -18,10 +18,10 @@ Exit codes:
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP";
 
 /// Run a local assistant with a personality on Ollama, and prove it stays on the GPU.
-///
-/// The option groups ([`ServerArgs`], [`ModelArgs`], [`PersonalityArg`], [`CommonArgs`]) are
-/// accepted here, before the subcommand, and again after it by each subcommand they apply to;
-/// after the subcommand wins (see [`Cli::flags`]).
+// (Not in the doc comment, which is the help text.) The option groups ([`ServerArgs`],
+// [`ModelArgs`], [`PersonalityArg`], [`CommonArgs`]) are accepted here, before the subcommand,
+// and again after it by each subcommand they apply to; after the subcommand wins
+// (see [`Cli::flags`]).
 #[derive(Debug, Parser)]
 #[command(name = "conductor", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {

@@ -3,7 +3,8 @@
 //!
 //! Ollama's PROCESSOR for a partial load counts its compute-graph estimate as GPU memory and
 //! overstates the GPU share; the GPU (NVML) column is the runner's GPU memory as NVML measures
-//! it, over the load's size, when the server is on this machine.
+//! it, over the load's size, when the server is on this machine: with one model loaded, all of
+//! Ollama's GPU memory; with several, the runner whose command line names the model's weights.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,13 +22,27 @@ use crate::output::{bytes, outln, table};
 pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
-    let running = conductor.backend().server()?.running_models().await?;
+    let server = conductor.backend().server()?;
+    let running = server.running_models().await?;
     let view = device_view(&conductor).await;
     let now = jiff::Timestamp::now();
-    let measured: Vec<Option<Measured>> = running
-        .iter()
-        .map(|m| measured_share(m, &running, view.as_ref()))
-        .collect();
+    let mut measured: Vec<Option<Measured>> = Vec::with_capacity(running.len());
+    for model in &running {
+        let runner_memory = match view.as_ref() {
+            Some(view @ DeviceView::Devices { .. }) if running.len() == 1 => view.ollama_memory(),
+            Some(view @ DeviceView::Devices { .. }) => {
+                // Several runners: each one's command line names the weights it serves.
+                let blob = server
+                    .show_model(&model.name)
+                    .await
+                    .ok()
+                    .and_then(|d| d.weights_blob().map(str::to_owned));
+                blob.and_then(|blob| runner_memory_of(view, &blob))
+            }
+            _ => None,
+        };
+        measured.push(runner_memory.and_then(|memory| Measured::of(model, memory)));
+    }
     if json {
         let models: Vec<_> = running
             .iter()
@@ -117,25 +132,30 @@ impl Measured {
     }
 }
 
-/// The measured share of `model`: NVML lists runner processes, not models, so it is known
-/// when one model is loaded (all Ollama GPU memory is its runner's). With several loaded, the
-/// runners cannot be told apart here and the column stays empty.
-fn measured_share(
-    model: &RunningModel,
-    running: &[RunningModel],
-    view: Option<&DeviceView>,
-) -> Option<Measured> {
-    let view = view?;
-    if running.len() != 1 || model.size == 0 {
-        return None;
+impl Measured {
+    /// `runner_memory` over the load's size (at most 1).
+    fn of(model: &RunningModel, runner_memory: u64) -> Option<Self> {
+        if model.size == 0 {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let share = (runner_memory as f64 / model.size as f64).min(1.0);
+        Some(Self {
+            runner_memory,
+            share,
+        })
     }
-    let runner_memory = view.ollama_memory()?;
-    #[allow(clippy::cast_precision_loss)]
-    let share = (runner_memory as f64 / model.size as f64).min(1.0);
-    Some(Measured {
-        runner_memory,
-        share,
-    })
+}
+
+/// The GPU memory of the Ollama runner processes serving the weights file `blob`
+/// (`sha256-…`, which their command line names), when NVML lists any.
+fn runner_memory_of(view: &DeviceView, blob: &str) -> Option<u64> {
+    let runners: Vec<_> = view
+        .ollama_processes()
+        .into_iter()
+        .filter(|p| p.cmdline.as_deref().is_some_and(|c| c.contains(blob)))
+        .collect();
+    (!runners.is_empty()).then(|| runners.iter().filter_map(|p| p.used_memory).sum())
 }
 
 /// The first 12 hex digits of a digest, as `ollama ps` shows the ID.
@@ -214,6 +234,52 @@ mod tests {
         );
         assert_eq!(until(None, now), "-");
         assert_eq!(until(Some("garbage"), now), "-");
+    }
+
+    #[test]
+    fn runners_are_told_apart_by_the_weights_they_serve() {
+        use conductor_core::gpu::{GpuDevice, GpuProcess};
+        let runner = |pid, blob: &str, memory| GpuProcess {
+            pid,
+            name: Some("ollama".into()),
+            cmdline: Some(format!(
+                "/usr/bin/ollama runner --model /root/.ollama/models/blobs/{blob} --port 1"
+            )),
+            used_memory: Some(memory),
+        };
+        let view = DeviceView::Devices {
+            driver: None,
+            gpus: vec![GpuDevice {
+                index: 0,
+                name: "H100".into(),
+                memory_total: 80 << 30,
+                memory_used: 10 << 30,
+                memory_free: 70 << 30,
+                utilization: None,
+                temperature: None,
+                processes: vec![
+                    runner(1, "sha256-aaa", 3 << 30),
+                    runner(2, "sha256-bbb", 1 << 30),
+                ],
+            }],
+        };
+        assert_eq!(runner_memory_of(&view, "sha256-aaa"), Some(3 << 30));
+        assert_eq!(runner_memory_of(&view, "sha256-bbb"), Some(1 << 30));
+        assert_eq!(runner_memory_of(&view, "sha256-ccc"), None);
+        let loaded = |size| RunningModel {
+            name: "m:latest".into(),
+            size,
+            size_vram: size,
+            context_length: None,
+            expires_at: None,
+            digest: String::new(),
+            details: conductor_core::backend::ModelFamily::default(),
+        };
+        let model = loaded(4 << 30);
+        let measured = Measured::of(&model, 1 << 30).unwrap();
+        assert!((measured.share - 0.25).abs() < 1e-9);
+        assert_eq!(measured.cell(), "25% (1.0 GiB)");
+        assert!(Measured::of(&loaded(0), 1).is_none());
     }
 
     #[test]
