@@ -301,7 +301,7 @@ async fn files_that_cannot_be_attached_are_refused_by_name_without_blocking() {
                 .map(|i| path_arg(&env.path(&format!("part{i}.txt"))))
                 .collect(),
             "part4.txt",
-            "at most 1024 KiB",
+            "more than the 1024 KiB allowed in all",
         ),
     ];
     for (files, name, why) in cases {
@@ -737,6 +737,36 @@ async fn config_init_writes_a_starter_that_conductor_reads_and_never_overwrites(
         .await;
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+    // A configuration that does not load is reported, not fatal, and CONDUCTOR_CONFIG shows
+    // as the file used over the platform one.
+    let broken = env.path("broken.toml");
+    std::fs::write(&broken, "model = [\n").unwrap();
+    let mut cmd = env.cmd(&["config", "path", "--json"]);
+    cmd.env("CONDUCTOR_CONFIG", &broken);
+    let out = run_with(cmd, None).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let paths = json(&out);
+    assert_eq!(paths["config_files"][0]["source"], "CONDUCTOR_CONFIG");
+    assert_eq!(paths["config_files"][0]["used"], true);
+    assert_eq!(paths["config_files"][1]["source"], "platform default");
+    assert_eq!(paths["config_files"][1]["used"], false);
+    assert!(
+        paths["config_error"]
+            .as_str()
+            .unwrap()
+            .contains("broken.toml:1"),
+        "{paths}"
+    );
+    let mut cmd = env.cmd(&["config", "path"]);
+    cmd.env("CONDUCTOR_CONFIG", &broken);
+    let out = run_with(cmd, None).await;
+    assert_eq!(code(&out), 0);
+    assert!(stderr(&out).contains("does not load"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("not used (exists)"),
+        "{}",
+        stdout(&out)
+    );
     // --print writes nothing, and what it prints parses.
     let out = env.run(&["config", "init", "--print"]).await;
     assert_eq!(code(&out), 0);

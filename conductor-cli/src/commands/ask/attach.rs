@@ -43,7 +43,7 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Vec<Attachment>, Failure> {
         total += text.len() as u64;
         if total > MAX_TOTAL {
             return Err(Failure::Usage(format!(
-                "cannot attach {}: the attached files come to more than {} KiB in all (at most {} KiB); attach fewer or smaller files",
+                "cannot attach {}: with it the attached files come to {} KiB, more than the {} KiB allowed in all; attach fewer or smaller files",
                 path.display(),
                 total >> 10,
                 MAX_TOTAL >> 10
