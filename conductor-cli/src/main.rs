@@ -14,12 +14,23 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
 
 fn main() -> ExitCode {
+    // `COMPLETE=bash conductor ...`: the shell asks for completions (or the script that asks).
+    match clap_complete::CompleteEnv::with_factory(Cli::command)
+        .bin("conductor")
+        .completer("conductor")
+        .try_complete(std::env::args_os(), std::env::current_dir().ok().as_deref())
+    {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        // Nothing useful can be shown in the middle of a shell's completion: fail quietly.
+        Err(_) => return ExitCode::from(exit::OTHER),
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -62,7 +73,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     // The chat UI owns the terminal: its logs go to a file, never to stderr.
     let to_file = matches!(cli.command, Command::Chat(_));
-    logging::init(cli.global.log.as_deref(), to_file)?;
+    let flags = cli.flags();
+    logging::init(flags.log.as_deref(), to_file)?;
     // One thread does for a command's few requests (less start-up, CPU and memory per run);
     // the chat UI's input, rendering and requests run side by side on two.
     let runtime = if to_file {
@@ -76,23 +88,28 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             .build()
     }
     .map_err(|err| Failure::other(format!("cannot start the async runtime: {err}")))?;
-    runtime.block_on(dispatch(cli))
+    runtime.block_on(dispatch(&flags, cli.command))
 }
 
-async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
-    let global = &cli.global;
-    match cli.command {
+async fn dispatch(global: &cli::GlobalArgs, command: Command) -> Result<ExitCode, Failure> {
+    match command {
         Command::Ask(args) => commands::ask::run(global, args).await,
         Command::Chat(args) => commands::chat::run(global, args).await,
         Command::Gpu(command) => commands::gpu::run(global, command).await,
-        Command::Doctor => commands::doctor::run(global).await,
-        Command::Pull { name } => commands::pull::run(global, &name).await,
+        Command::Doctor { .. } => commands::doctor::run(global).await,
+        Command::Pull { name, .. } => commands::pull::run(global, &name).await,
         Command::Bench(args) => commands::bench::run(global, args).await,
-        Command::Models => commands::models::run(global).await,
+        Command::Models(args) => commands::models::run(global, args.json).await,
+        Command::Ps(args) => commands::ps::run(global, args.json).await,
+        Command::Show(args) => commands::show::run(global, args).await,
+        Command::Stop { model, .. } => commands::stop::run(global, &model).await,
         Command::Personality(command) => commands::personality::run(global, command),
         Command::Config(command) => commands::config::run(global, command),
         Command::Sessions(args) => commands::sessions::run(args),
-        Command::Completions { shell } => commands::completions(shell),
+        Command::Completions {
+            shell,
+            static_script,
+        } => commands::complete::script(shell, static_script),
         Command::Measure { .. } | Command::RawChat { .. } => Ok(ExitCode::SUCCESS),
     }
 }

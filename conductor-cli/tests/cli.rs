@@ -644,7 +644,7 @@ fn completions_generate_for_every_shell() {
     let home = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let out = command(home.path(), "127.0.0.1:1")
-            .args(["completions", shell])
+            .args(["completions", shell, "--static"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{shell}");

@@ -1,5 +1,8 @@
 //! `conductor ask`: one question, the answer streamed to stdout as tokens arrive.
 
+mod attach;
+mod options;
+
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -54,12 +57,27 @@ async fn ask(
     args: AskArgs,
     outcome: &mut Outcome,
 ) -> Result<ExitCode, Failure> {
+    // Flags first (no I/O), then files, then stdin.
+    let options = options::parse(&args.options)?;
+    let attached = attach::read_all(&args.files)?;
+    // Files alone are a question: `conductor ask -f notes.txt` needs no PROMPT.
     let prompt = read_prompt(
         &args.prompt,
         &mut std::io::stdin().lock(),
         std::io::stdin().is_terminal(),
+        !attached.is_empty(),
     )?;
+    let prompt = attach::message(&attached, &prompt);
+    if let (Some(flag), Some(option)) = (global.num_ctx, options.num_ctx)
+        && flag != option
+    {
+        return Err(Failure::Usage(format!(
+            "--num-ctx {flag} and -o num_ctx={option} disagree: give one"
+        )));
+    }
     let mut sources = global.sources()?;
+    // Over the flags' own options (--num-ctx): the same layer, so the GPU guard sees them all.
+    sources.flags.options = options.or(std::mem::take(&mut sources.flags.options));
     if args.think {
         sources.flags.think = Some(true);
     }
@@ -262,13 +280,19 @@ fn spinner(message: &str) -> ProgressBar {
 /// Reads the prompt from the arguments and/or stdin.
 ///
 /// No PROMPT (or `-`): stdin is the prompt. PROMPT and piped stdin: stdin is appended as context.
+/// `files_attached` makes an empty prompt (no PROMPT and a terminal, or empty stdin) valid: the
+/// files are the question. Bad stdin is an error either way.
 pub fn read_prompt(
     parts: &[String],
     stdin: &mut impl Read,
     stdin_is_terminal: bool,
+    files_attached: bool,
 ) -> Result<String, Failure> {
     let from_stdin_only = parts.is_empty() || parts == ["-"];
     let args = (!from_stdin_only).then(|| parts.join(" "));
+    if files_attached && parts.is_empty() && stdin_is_terminal {
+        return Ok(String::new());
+    }
     let piped = if from_stdin_only || !stdin_is_terminal {
         if from_stdin_only && stdin_is_terminal {
             return Err(Failure::Usage(
@@ -286,6 +310,9 @@ pub fn read_prompt(
         (None, None) => String::new(),
     };
     if prompt.trim().is_empty() {
+        if files_attached {
+            return Ok(String::new());
+        }
         return Err(Failure::Usage(
             "nothing to ask: the prompt is empty (give a PROMPT, or pipe text on stdin)".into(),
         ));
@@ -408,7 +435,7 @@ mod tests {
 
     fn prompt(parts: &[&str], stdin: &[u8], terminal: bool) -> Result<String, String> {
         let parts: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
-        read_prompt(&parts, &mut &stdin[..], terminal).map_err(|f| match f {
+        read_prompt(&parts, &mut &stdin[..], terminal, false).map_err(|f| match f {
             Failure::Usage(m) => m,
             other => format!("{other:?}"),
         })
@@ -448,6 +475,14 @@ mod tests {
                 .unwrap_err()
                 .contains("larger than 16 MiB")
         );
+        // With files attached an empty prompt is fine, bad stdin is not.
+        let parts: Vec<String> = Vec::new();
+        assert_eq!(read_prompt(&parts, &mut &b""[..], true, true).unwrap(), "");
+        assert_eq!(
+            read_prompt(&parts, &mut &b" \n"[..], false, true).unwrap(),
+            ""
+        );
+        assert!(read_prompt(&parts, &mut &b"\xff"[..], false, true).is_err());
         let eight = vec![b'a'; 8 << 20];
         assert_eq!(prompt(&[], &eight, false).unwrap().len(), 8 << 20);
     }

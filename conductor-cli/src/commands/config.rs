@@ -1,4 +1,7 @@
-//! `conductor config show`.
+//! `conductor config show|path|init`.
+
+mod init;
+mod path;
 
 use std::process::ExitCode;
 
@@ -13,7 +16,16 @@ use crate::output::table;
 
 /// Runs the command.
 pub fn run(global: &GlobalArgs, command: ConfigCommand) -> Result<ExitCode, Failure> {
-    let ConfigCommand::Show { json } = command;
+    match command {
+        ConfigCommand::Show { json, .. } => show(global, json),
+        ConfigCommand::Path { json, .. } => path::run(global, json),
+        ConfigCommand::Init {
+            path, force, print, ..
+        } => init::run(global, path, force, print),
+    }
+}
+
+fn show(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let lines = config.explain();
     let dirs: Vec<String> = config

@@ -36,9 +36,9 @@ pub async fn run(global: &GlobalArgs, command: GpuCommand) -> Result<ExitCode, F
         .cloned()
         .ok_or_else(|| Failure::other("no residency guard"))?;
     match command {
-        GpuCommand::Verify { json } => verify(&conductor, &guard, json).await,
-        GpuCommand::Status { json } => status(&conductor, &guard, json).await,
-        GpuCommand::Forget { model } => forget(&conductor, &guard, model.as_deref()),
+        GpuCommand::Verify { json, .. } => verify(&conductor, &guard, json).await,
+        GpuCommand::Status { json, .. } => status(&conductor, &guard, json).await,
+        GpuCommand::Forget { model, .. } => forget(&conductor, &guard, model.as_deref()),
     }
 }
 

@@ -1,8 +1,9 @@
-//! `conductor models`.
+//! `conductor models` (also `ls` and `list`, as in Ollama).
 
 use std::process::ExitCode;
 
 use conductor_core::Conductor;
+use serde_json::json;
 
 use crate::cli::GlobalArgs;
 use crate::commands::load_config;
@@ -10,8 +11,8 @@ use crate::exit::Failure;
 use crate::output::outln;
 use crate::output::{bytes, table};
 
-/// Runs the command.
-pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
+/// Runs the command; with `json`, one object `{"models": [...]}`.
+pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
     let backend = conductor.backend();
@@ -24,6 +25,29 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode, Failure> {
         }
     };
     let (models, running) = tokio::try_join!(backend.models(), running)?;
+    if json {
+        let models: Vec<_> = models
+            .iter()
+            .map(|m| {
+                let run = running.iter().find(|r| r.is_model(&m.name));
+                json!({
+                    "name": m.name,
+                    // An OpenAI-compatible server reports no size: null, not 0.
+                    "size": (m.size != 0).then_some(m.size),
+                    "modified_at": (!m.modified_at.is_empty()).then_some(&m.modified_at),
+                    "running": run.map(|r| json!({
+                        "processor": r.processor().to_string(),
+                        "size": r.size,
+                        "size_vram": r.size_vram,
+                        "context_length": r.context_length,
+                        "expires_at": r.expires_at,
+                    })),
+                })
+            })
+            .collect();
+        outln!("{:#}", json!({ "models": models }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows: Vec<Vec<String>> = models
         .iter()
         .map(|m| {

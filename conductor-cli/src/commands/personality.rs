@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use conductor_core::{PersonalityCatalog, compose};
+use serde_json::json;
 
 use crate::cli::{GlobalArgs, PersonalityCommand};
 use crate::commands::load_config;
@@ -16,7 +17,28 @@ pub fn run(global: &GlobalArgs, command: PersonalityCommand) -> Result<ExitCode,
     let config = load_config(global)?;
     let catalog = PersonalityCatalog::with_dirs(config.settings.personality_dirs.clone());
     match command {
-        PersonalityCommand::List => {
+        PersonalityCommand::List { json: true, .. } => {
+            let current = config.settings.personality.as_str();
+            let entries: Vec<_> = catalog
+                .list()
+                .iter()
+                .map(|entry| {
+                    json!({
+                        "name": entry.name,
+                        "current": entry.name == current,
+                        "source": entry.source.to_string(),
+                        "description": entry.personality.as_ref().ok().map(|p| p.description()),
+                        "error": entry.personality.as_ref().err().map(ToString::to_string),
+                    })
+                })
+                .collect();
+            outln!(
+                "{:#}",
+                json!({ "current": current, "personalities": entries })
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        PersonalityCommand::List { json: false, .. } => {
             let current = config.settings.personality.as_str();
             let mut rows = Vec::new();
             let mut broken = Vec::new();
@@ -47,7 +69,7 @@ pub fn run(global: &GlobalArgs, command: PersonalityCommand) -> Result<ExitCode,
             }
             Ok(ExitCode::SUCCESS)
         }
-        PersonalityCommand::Show { name, system } => {
+        PersonalityCommand::Show { name, system, .. } => {
             let name = name.unwrap_or_else(|| config.settings.personality.to_string());
             let personality = catalog.load(&name)?;
             let system = system.or(config.settings.system);

@@ -25,6 +25,7 @@ pub fn clean_command(home: &Path) -> Command {
         "CONDUCTOR_LOG",
         "CONDUCTOR_STATE_DIR",
         "NO_COLOR",
+        "COMPLETE",
     ] {
         cmd.env_remove(var);
     }

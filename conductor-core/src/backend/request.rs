@@ -190,6 +190,11 @@ pub struct RunnerOptions {
     /// Stop sequences.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
+    /// Options conductor has no field for (`num_keep`, `mirostat`, ...), sent to Ollama as
+    /// given. Set by `ask -o key=value`; never read from the config file, whose unknown keys
+    /// stay errors (a typo there should not pass silently).
+    #[serde(flatten, skip_deserializing)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl RunnerOptions {
@@ -211,6 +216,11 @@ impl RunnerOptions {
             repeat_penalty: self.repeat_penalty.or(lower.repeat_penalty),
             seed: self.seed.or(lower.seed),
             stop: self.stop.or(lower.stop),
+            extra: {
+                let mut extra = lower.extra;
+                extra.extend(self.extra);
+                extra
+            },
         }
     }
 
@@ -292,5 +302,19 @@ mod tests {
         };
         let json = serde_json::to_string(&options).unwrap_or_default();
         assert_eq!(json, r#"{"num_ctx":4096,"temperature":0.7}"#);
+    }
+
+    #[test]
+    fn extra_options_are_sent_but_never_read_from_a_file() {
+        let mut options = RunnerOptions {
+            num_ctx: Some(4096),
+            ..RunnerOptions::default()
+        };
+        options.extra.insert("mirostat".into(), 2.into());
+        let json = serde_json::to_string(&options).unwrap_or_default();
+        assert_eq!(json, r#"{"num_ctx":4096,"mirostat":2}"#);
+        let merged = options.clone().or(RunnerOptions::default());
+        assert_eq!(merged.extra.get("mirostat"), Some(&2.into()));
+        assert!(toml::from_str::<RunnerOptions>("mirostat = 2").is_err());
     }
 }

@@ -29,6 +29,8 @@
 
 mod conductor;
 mod layer;
+mod paths;
+mod starter;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +49,8 @@ pub use crate::duration::{HumanDuration, MAX_DURATION, format_duration, parse_du
 pub use crate::gpu::{GpuPolicy, MinFraction};
 pub use crate::personality::DEFAULT_PERSONALITY;
 pub use layer::{BackendLayer, ConfigLayer, GpuLayer, OllamaLayer};
+pub use paths::{CandidateSource, ConfigCandidate, search_paths};
+pub use starter::starter_file;
 
 /// The model used when nothing else says.
 pub const DEFAULT_MODEL: &str = "llama3.2:3b";

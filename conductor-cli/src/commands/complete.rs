@@ -1,0 +1,127 @@
+//! Shell completion: `conductor completions SHELL` prints the script, and the script calls
+//! `COMPLETE=SHELL conductor -- WORDS…` on every TAB (clap_complete's dynamic engine, run from
+//! `main`). Values of `-p` come from the personality catalog, values of `-m` (and `show`/`stop`)
+//! from the configured server's model list.
+
+use std::ffi::OsStr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use clap_complete::engine::CompletionCandidate;
+use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
+use conductor_core::config::ConfigSources;
+use conductor_core::{Conductor, LoadedConfig, PersonalityCatalog};
+
+use crate::cli::Cli;
+use crate::exit::Failure;
+
+/// How long a TAB waits for the server's model list: long enough for a local server, short
+/// enough that a server that is down costs the shell no noticeable pause.
+pub const MODEL_LIST_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The environment variable that switches the binary into completion mode.
+pub const COMPLETE_VAR: &str = "COMPLETE";
+
+/// `conductor completions SHELL [--static]`. The dynamic script (the default) asks conductor
+/// for candidates, so it knows personality and model names and never goes stale; `--static` is
+/// clap's fixed script of commands and flags. Generated into memory first: clap_complete
+/// panics when its writer fails, and stdout may be closed or full.
+pub fn script(shell: clap_complete::Shell, static_script: bool) -> Result<ExitCode, Failure> {
+    let mut script = Vec::new();
+    if static_script {
+        clap_complete::generate(shell, &mut Cli::command(), "conductor", &mut script);
+    } else {
+        let completer: &dyn EnvCompleter = match shell {
+            clap_complete::Shell::Bash => &Bash,
+            clap_complete::Shell::Zsh => &Zsh,
+            clap_complete::Shell::Fish => &Fish,
+            clap_complete::Shell::PowerShell => &Powershell,
+            clap_complete::Shell::Elvish => &Elvish,
+            other => {
+                return Err(Failure::Usage(format!(
+                    "no dynamic completion for {other}: use `conductor completions {other} --static`"
+                )));
+            }
+        };
+        completer
+            .write_registration(
+                COMPLETE_VAR,
+                "conductor",
+                "conductor",
+                "conductor",
+                &mut script,
+            )
+            .map_err(|err| Failure::other(format!("cannot write the script: {err}")))?;
+    }
+    crate::output::write_out(format_args!("{}", String::from_utf8_lossy(&script)))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration as a plain run would load it (environment and config file; the words
+/// on the command line being completed are not seen). `None` when it does not load: a
+/// completion then offers what it can without it.
+fn configuration() -> Option<LoadedConfig> {
+    LoadedConfig::load(ConfigSources::default()).ok()
+}
+
+/// Candidates for `-p`: the names of the personalities that parse, built in and from the
+/// configured directories.
+pub fn personalities(current: &OsStr) -> Vec<CompletionCandidate> {
+    let catalog = match configuration() {
+        Some(config) => PersonalityCatalog::with_dirs(config.settings.personality_dirs),
+        None => PersonalityCatalog::builtin(),
+    };
+    let prefix = current.to_string_lossy();
+    catalog
+        .list()
+        .into_iter()
+        .filter(|entry| entry.name.starts_with(prefix.as_ref()))
+        .map(|entry| {
+            let help = entry
+                .personality
+                .as_ref()
+                .ok()
+                .map(|p| conductor_core::text::one_line(p.description()).into_owned())
+                .filter(|d| !d.is_empty());
+            CompletionCandidate::new(entry.name).help(help.map(Into::into))
+        })
+        .collect()
+}
+
+/// Candidates for `-m`: the configured server's local models, fetched within
+/// [`MODEL_LIST_TIMEOUT`]; nothing at all when the server is down, slow or not configured.
+pub fn models(current: &OsStr) -> Vec<CompletionCandidate> {
+    let prefix = current.to_string_lossy();
+    model_names()
+        .into_iter()
+        .filter(|name| name.starts_with(prefix.as_ref()))
+        .map(CompletionCandidate::new)
+        .collect()
+}
+
+fn model_names() -> Vec<String> {
+    let Some(config) = configuration() else {
+        return Vec::new();
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    runtime.block_on(async {
+        let Ok(conductor) = Conductor::from_settings(&config.settings) else {
+            return Vec::new();
+        };
+        match tokio::time::timeout(MODEL_LIST_TIMEOUT, conductor.backend().models()).await {
+            Ok(Ok(models)) => models
+                .into_iter()
+                .map(|m| m.name)
+                // A name that would break the shell's word list is not offered.
+                .filter(|name| !name.is_empty() && !name.chars().any(char::is_control))
+                .collect(),
+            _ => Vec::new(),
+        }
+    })
+}
