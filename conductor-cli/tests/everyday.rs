@@ -80,15 +80,33 @@ async fn run_with(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
         if let Some(input) = stdin {
             let _ = child.stdin.take().unwrap().write_all(&input);
         }
+        // Read both pipes while waiting: a child whose output outgrows the pipe buffer would
+        // otherwise block on its write and look hung.
+        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let out_reader = read_all(Box::new(child.stdout.take().unwrap()));
+        let err_reader = read_all(Box::new(child.stderr.take().unwrap()));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 panic!("the command did not finish within 30 s");
             }
             std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: out_reader.join().unwrap(),
+            stderr: err_reader.join().unwrap(),
         }
-        child.wait_with_output().unwrap()
     })
     .await
     .unwrap()
