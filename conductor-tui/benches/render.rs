@@ -223,6 +223,38 @@ fn main() {
     ));
     app.update(Event::Worker(WorkerEvent::Stopped));
 
+    // Streaming a code block: the answer is one growing fenced block (~150 lines of Rust).
+    for c in "code please".chars() {
+        app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        ))));
+    }
+    app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))));
+    app.update(Event::Worker(WorkerEvent::Accepted));
+    app.update(Event::Worker(WorkerEvent::Content("Here:\n\n```rust\n".into())));
+    let code_tokens = [
+        "pub fn ",
+        "step",
+        "(x: u32, name: &str) ",
+        "-> String ",
+        "{ format!(\"{name}: {}\", x + 1) } ",
+        "// next\n",
+    ];
+    rows.push((
+        "2,000 messages: streaming a code block, 1 token/frame".into(),
+        time(FRAMES * 3, |i| {
+            app.update(Event::Worker(WorkerEvent::Content(
+                code_tokens[i % code_tokens.len()].into(),
+            )));
+            draw(&mut t, &app);
+        }),
+    ));
+    app.update(Event::Worker(WorkerEvent::Stopped));
+
     // Resize every frame: every message is wrapped again.
     let mut narrow = terminal(WIDTH - 20);
     rows.push((
