@@ -13,6 +13,8 @@
 
 mod app_state;
 mod common;
+mod highlight;
 mod sessions;
 mod snapshots;
+mod theme;
 mod worker;
