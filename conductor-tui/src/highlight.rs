@@ -23,6 +23,7 @@ use syntect::highlighting::{
 use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
 use two_face::theme::{EmbeddedLazyThemeSet, EmbeddedThemeName};
 
+use crate::markdown::sanitize;
 use crate::theme::CodeTheme;
 
 /// The most bytes of one block that are highlighted; the lines after are plain.
@@ -34,8 +35,14 @@ pub const MAX_LINE_BYTES: usize = 4 * 1024;
 const FINISHED_BUDGET: usize = 8 * 1024 * 1024;
 /// Streaming blocks whose parser state is kept.
 const OPEN_BLOCKS: usize = 8;
+/// Bytes a streaming line grows by before it is highlighted again; until then the new
+/// characters are drawn in the terminal's colour after the part already highlighted. A line
+/// costs as much to highlight as it is long, and tokens arrive a few characters at a time: this
+/// keeps the work per token small. A line is highlighted exactly once it is complete.
+const PARTIAL_STEP: usize = 16;
 
-/// One highlighted source line: runs of text and their style, without the newline.
+/// One highlighted source line: runs of text and their style, without the newline, tabs
+/// expanded and control characters dropped.
 pub type StyledLine = Vec<(String, Style)>;
 
 /// The highlighted lines of one block.
@@ -194,7 +201,9 @@ impl Cache {
             .open
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.theme == theme && b.syntax == syntax && b.source.len() <= lines.len())
+            .filter(|(_, b)| {
+                b.theme == theme && b.syntax == syntax && b.source.len() <= lines.len()
+            })
             .filter(|(_, b)| b.source.iter().zip(lines).all(|(a, b)| a == b))
             .max_by_key(|(_, b)| b.source.len())
             .map(|(i, _)| i)?;
@@ -231,6 +240,8 @@ struct OpenBlock {
     lines: Arc<Vec<StyledLine>>,
     /// `None` once a cap is reached: the rest of the block is plain.
     state: Option<(ParseState, HighlightState)>,
+    /// The line being written as last highlighted, and its runs.
+    partial: Option<(String, StyledLine)>,
 }
 
 impl OpenBlock {
@@ -243,6 +254,7 @@ impl OpenBlock {
             bytes: 0,
             lines: Arc::new(Vec::new()),
             state: Some((ParseState::new(syntax), state)),
+            partial: None,
         }
     }
 
@@ -252,6 +264,7 @@ impl OpenBlock {
         if new.is_empty() {
             return;
         }
+        self.partial = None;
         let lines = Arc::make_mut(&mut self.lines);
         for line in new {
             self.source.push((*line).to_owned());
@@ -269,9 +282,11 @@ impl OpenBlock {
         }
     }
 
-    /// Highlights `line`, the one being written, without keeping the state after it.
+    /// Highlights `line`, the one being written, without keeping the parser's state after it;
+    /// while it has grown by less than [`PARTIAL_STEP`] bytes since it was last highlighted,
+    /// the new characters follow the old runs unhighlighted.
     fn peek(
-        &self,
+        &mut self,
         line: &str,
         syntaxes: &SyntaxSet,
         highlighter: &Highlighter<'_>,
@@ -279,9 +294,24 @@ impl OpenBlock {
         if line.len() > MAX_LINE_BYTES || self.bytes + line.len() > MAX_BLOCK_BYTES {
             return None;
         }
+        if let Some((done, runs)) = &self.partial
+            && let Some(tail) = line.strip_prefix(done.as_str())
+            && tail.len() < PARTIAL_STEP
+        {
+            let mut runs = runs.clone();
+            let tail = sanitize(tail);
+            match runs.last_mut() {
+                Some((run, style)) if *style == Style::new() => run.push_str(&tail),
+                _ if tail.is_empty() => {}
+                _ => runs.push((tail, Style::new())),
+            }
+            return Some(runs);
+        }
         let (parse, highlight) = self.state.as_ref()?;
         let (mut parse, mut highlight) = (parse.clone(), highlight.clone());
-        highlight_line(line, &mut parse, &mut highlight, syntaxes, highlighter)
+        let runs = highlight_line(line, &mut parse, &mut highlight, syntaxes, highlighter)?;
+        self.partial = Some((line.to_owned(), runs.clone()));
+        Some(runs)
     }
 }
 
@@ -309,9 +339,19 @@ fn highlight_line(
             continue;
         }
         let style = convert(style, default);
+        // Sanitized once here rather than on every frame that draws the line.
+        let piece = sanitize(piece);
+        // Spaces look the same in any colour: they join the run before them, which halves the
+        // spans a line is drawn with (unless that run is underlined, which would show).
+        let blank = piece.bytes().all(|b| b == b' ');
         match styled.last_mut() {
-            Some((run, last)) if *last == style => run.push_str(piece),
-            _ => styled.push((piece.to_owned(), style)),
+            Some((run, last))
+                if *last == style
+                    || (blank && !last.add_modifier.contains(Modifier::UNDERLINED)) =>
+            {
+                run.push_str(&piece);
+            }
+            _ => styled.push((piece, style)),
         }
     }
     Some(styled)
@@ -365,6 +405,15 @@ mod tests {
             streamed.extend(&code[..done], syntaxes(), highlighter(theme));
             let partial = streamed.peek(code[done], syntaxes(), highlighter(theme));
             assert_eq!(partial.as_ref(), Some(&whole.lines[done]), "line {done}");
+            // As the tokens arrive: the text is always all there, highlighted or not yet.
+            let line = code[done];
+            for end in (0..line.len()).filter(|&i| line.is_char_boundary(i)) {
+                let runs = streamed
+                    .peek(&line[..end], syntaxes(), highlighter(theme))
+                    .unwrap();
+                let text: String = runs.iter().map(|(t, _)| t.as_str()).collect();
+                assert_eq!(text, line[..end]);
+            }
         }
         streamed.extend(&code, syntaxes(), highlighter(theme));
         assert_eq!(streamed.lines, whole.lines);
@@ -389,7 +438,11 @@ mod tests {
         assert_eq!(name("py").as_deref(), Some("Python"));
         assert_eq!(name("Python").as_deref(), Some("Python"));
         assert_eq!(name("python3").as_deref(), Some("Python"));
-        assert!(name("sh").is_some_and(|n| n.contains("bash")), "{:?}", name("sh"));
+        assert!(
+            name("sh").is_some_and(|n| n.contains("bash")),
+            "{:?}",
+            name("sh")
+        );
         assert_eq!(name("shell"), name("sh"));
         assert_eq!(name("bash"), name("sh"));
         assert_eq!(name("Cargo.toml").as_deref(), Some("TOML"));

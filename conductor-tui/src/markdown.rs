@@ -80,7 +80,12 @@ pub fn render_markdown(text: &str, width: u16, base: Style) -> Vec<Line<'static>
                 Span::styled(marker.clone(), base.patch(theme.list_marker)),
             ];
             let hanging = vec![Span::raw(indent + &" ".repeat(text_width(&marker)))];
-            out.extend(wrap(&inline(rest, base, theme.code), width, &first, &hanging));
+            out.extend(wrap(
+                &inline(rest, base, theme.code),
+                width,
+                &first,
+                &hanging,
+            ));
         } else if let Some(rest) = trimmed.strip_prefix('>') {
             let bar = vec![Span::styled("▎ ", theme.gutter)];
             let style = base.add_modifier(Modifier::ITALIC);
@@ -195,19 +200,12 @@ fn code_block(out: &mut Vec<Line<'static>>, lang: &str, code: &[&str], closed: b
         .filter(|_| !lang.is_empty())
         .and_then(|code_theme| highlight(lang, code, closed, code_theme));
     let avail = width.saturating_sub(2).max(1);
+    let bar = Span::styled("│ ", theme.gutter);
     for (i, line) in code.iter().enumerate() {
-        let runs = match highlighted_line(highlighted.as_ref(), i, code.len(), closed) {
-            Some(styled) => styled
-                .iter()
-                .map(|(text, style)| (sanitize(text), *style))
-                .collect(),
-            None => vec![(sanitize(line), theme.code)],
-        };
-        for row in hard_wrap(&runs, avail) {
-            let mut spans = Vec::with_capacity(row.len() + 1);
-            spans.push(Span::styled("│ ", theme.gutter));
-            spans.extend(row);
-            out.push(Line::from(spans));
+        match highlighted_line(highlighted.as_ref(), i, code.len(), closed) {
+            // Already without control characters.
+            Some(styled) => hard_wrap(out, &bar, styled, avail),
+            None => hard_wrap(out, &bar, &[(sanitize(line), theme.code)], avail),
         }
     }
     if closed {
@@ -232,35 +230,52 @@ fn highlighted_line(
     None
 }
 
-/// Splits styled runs into rows of at most `width` columns, keeping every character; an empty
-/// line is one empty row.
-fn hard_wrap(runs: &[(String, Style)], width: usize) -> Vec<Vec<Span<'static>>> {
-    let mut rows = Vec::new();
-    let mut row: Vec<Span<'static>> = Vec::new();
+/// Adds styled runs as rows of at most `width` columns after `bar`, keeping every character;
+/// an empty line is one row with the bar alone.
+fn hard_wrap(
+    out: &mut Vec<Line<'static>>,
+    bar: &Span<'static>,
+    runs: &[(String, Style)],
+    width: usize,
+) {
+    let new_row = |capacity: usize| {
+        let mut row = Vec::with_capacity(capacity + 1);
+        row.push(bar.clone());
+        row
+    };
+    let mut row = new_row(runs.len());
     let mut used = 0;
     for (text, style) in runs {
+        let run_width = if text.is_ascii() {
+            text.len()
+        } else {
+            text_width(text)
+        };
+        if used + run_width <= width {
+            // The common case: the whole run fits.
+            row.push(Span::styled(text.clone(), *style));
+            used += run_width;
+            continue;
+        }
         for c in text.chars() {
             let w = c.width().unwrap_or(0);
             if used + w > width && used > 0 {
-                rows.push(std::mem::take(&mut row));
+                out.push(Line::from(std::mem::replace(&mut row, new_row(1))));
                 used = 0;
             }
             match row.last_mut() {
-                Some(span) if span.style == *style => span.content.to_mut().push(c),
+                Some(span) if span.style == *style && used > 0 => span.content.to_mut().push(c),
                 _ => row.push(Span::styled(c.to_string(), *style)),
             }
             used += w;
         }
     }
-    if !row.is_empty() || rows.is_empty() {
-        rows.push(row);
-    }
-    rows
+    out.push(Line::from(row));
 }
 
 /// Drops control characters (a model's output must not move the cursor or change colours) and
 /// expands tabs.
-fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_owned();
     }

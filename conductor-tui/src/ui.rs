@@ -330,7 +330,13 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
     }
     if app.input.is_empty() {
         let placeholder = format!("Ask {} anything…", capitalize(&app.info.personality));
-        buf.set_stringn(inner.x, inner.y, placeholder, usize::from(inner.width), dim());
+        buf.set_stringn(
+            inner.x,
+            inner.y,
+            placeholder,
+            usize::from(inner.width),
+            dim(),
+        );
         return Some(Position::new(inner.x, inner.y));
     }
     let (rows, (row, col)) = app.input.layout(inner.width);

@@ -268,7 +268,11 @@ fn chat_theme_is_layered_file_then_env_then_flags() {
     };
     assert_eq!(
         load(&[], None),
-        (ThemeChoice::Light, "light".into(), Origin::File(file.clone()))
+        (
+            ThemeChoice::Light,
+            "light".into(),
+            Origin::File(file.clone())
+        )
     );
     assert_eq!(
         load(&[("CONDUCTOR_THEME", "Dark")], None),
@@ -284,15 +288,17 @@ fn chat_theme_is_layered_file_then_env_then_flags() {
 
 #[test]
 fn chat_theme_defaults_to_auto() {
-    let loaded =
-        LoadedConfig::load_with(ConfigSources::default(), &env(&[]), None).unwrap();
+    let loaded = LoadedConfig::load_with(ConfigSources::default(), &env(&[]), None).unwrap();
     assert_eq!(loaded.settings.theme, ThemeChoice::Auto);
     let line = loaded
         .explain()
         .into_iter()
         .find(|l| l.key == "chat.theme")
         .unwrap();
-    assert_eq!((line.value.as_str(), line.origin), ("auto", Origin::Default));
+    assert_eq!(
+        (line.value.as_str(), line.origin),
+        ("auto", Origin::Default)
+    );
     assert_eq!(Settings::defaults().theme, ThemeChoice::Auto);
 }
 
@@ -310,7 +316,10 @@ fn a_bad_chat_theme_names_its_source_and_the_choices() {
     let err = ConfigLayer::from_toml(Path::new("c.toml"), "[chat]\ntheme = \"blue\"\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("c.toml") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("c.toml:2:") && err.contains("blue") && err.contains("`light`"),
+        "{err}"
+    );
     let err = ConfigLayer::from_toml(Path::new("c.toml"), "[chat]\ncolours = \"x\"\n")
         .unwrap_err()
         .to_string();

@@ -120,11 +120,9 @@ pub fn query_terminal(timeout: Duration) -> Option<Background> {
 #[must_use]
 pub fn detect(choice: ThemeChoice) -> ThemeKind {
     let started = std::time::Instant::now();
-    let (kind, decided) = resolve(
-        choice,
-        &|name| std::env::var(name).ok(),
-        || query_terminal(QUERY_TIMEOUT),
-    );
+    let (kind, decided) = resolve(choice, &|name| std::env::var(name).ok(), || {
+        query_terminal(QUERY_TIMEOUT)
+    });
     tracing::debug!(
         theme = kind.as_str(),
         ?decided,

@@ -99,7 +99,12 @@ fn light_and_dark_draw_the_same_text_in_different_colours() {
     let app = conversation();
     let dark = buffer_in(ThemeKind::Dark, &app);
     let light = buffer_in(ThemeKind::Light, &app);
-    let symbols = |b: &Buffer| b.content.iter().map(|c| c.symbol().to_owned()).collect::<Vec<_>>();
+    let symbols = |b: &Buffer| {
+        b.content
+            .iter()
+            .map(|c| c.symbol().to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(symbols(&dark), symbols(&light));
     let differing = dark
         .content
@@ -187,7 +192,11 @@ fn never_asked() -> Option<Background> {
 #[test]
 fn no_color_wins_over_every_choice() {
     for choice in [ThemeChoice::Auto, ThemeChoice::Dark, ThemeChoice::Light] {
-        let got = resolve(choice, &env(&[("NO_COLOR", "1"), ("COLORFGBG", "0;15")]), never_asked);
+        let got = resolve(
+            choice,
+            &env(&[("NO_COLOR", "1"), ("COLORFGBG", "0;15")]),
+            never_asked,
+        );
         assert_eq!(got, (ThemeKind::Mono, Decided::NoColor));
     }
     // Set but empty does not count (no-color.org).
@@ -219,7 +228,11 @@ fn auto_reads_colorfgbg_before_asking_the_terminal() {
         ("15;default;0", ThemeKind::Dark),
     ] {
         assert_eq!(
-            resolve(ThemeChoice::Auto, &env(&[("COLORFGBG", value)]), never_asked),
+            resolve(
+                ThemeChoice::Auto,
+                &env(&[("COLORFGBG", value)]),
+                never_asked
+            ),
             (kind, Decided::ColorFgBg),
             "COLORFGBG={value}"
         );
@@ -228,7 +241,13 @@ fn auto_reads_colorfgbg_before_asking_the_terminal() {
 
 #[test]
 fn auto_asks_the_terminal_when_colorfgbg_says_nothing() {
-    for value in [None, Some("default;default"), Some("garbage"), Some("0;99"), Some("")] {
+    for value in [
+        None,
+        Some("default;default"),
+        Some("garbage"),
+        Some("0;99"),
+        Some(""),
+    ] {
         let pairs: Vec<(&str, &str)> = value.map(|v| ("COLORFGBG", v)).into_iter().collect();
         let asked = Cell::new(false);
         let got = resolve(ThemeChoice::Auto, &env(&pairs), || {
@@ -301,8 +320,18 @@ fn styles_of_the_themes_are_distinct_where_it_matters() {
     let no_colour = |s: Style| s.fg.is_none() && s.bg.is_none();
     let mono = &theme::MONO;
     for style in [
-        mono.user, mono.assistant, mono.dim, mono.info, mono.warning, mono.error, mono.code,
-        mono.gutter, mono.scroll_hint, mono.badge_gpu, mono.badge_split, mono.badge_cpu,
+        mono.user,
+        mono.assistant,
+        mono.dim,
+        mono.info,
+        mono.warning,
+        mono.error,
+        mono.code,
+        mono.gutter,
+        mono.scroll_hint,
+        mono.badge_gpu,
+        mono.badge_split,
+        mono.badge_cpu,
     ] {
         assert!(no_colour(style), "{style:?}");
     }
