@@ -205,7 +205,7 @@ fn code_block(out: &mut Vec<Line<'static>>, lang: &str, code: &[&str], closed: b
         match highlighted_line(highlighted.as_ref(), i, code.len(), closed) {
             // Already without control characters.
             Some(styled) => hard_wrap(out, &bar, styled, avail),
-            None => hard_wrap(out, &bar, &[(sanitize(line), theme.code)], avail),
+            None => hard_wrap(out, &bar, &[(sanitize(line), theme.code_block)], avail),
         }
     }
     if closed {

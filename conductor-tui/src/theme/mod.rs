@@ -98,8 +98,10 @@ pub struct Theme {
     pub heading: Style,
     /// List bullets and numbers.
     pub list_marker: Style,
-    /// Inline `code`, and code blocks that are not highlighted.
+    /// Inline `code`.
     pub code: Style,
+    /// Code blocks that are not highlighted (no language, an unknown one, no colours).
+    pub code_block: Style,
     /// The frame around code blocks, quote bars and rules.
     pub gutter: Style,
     /// The activity on the right of the status bar (`answering`, hints).
@@ -139,6 +141,7 @@ pub const DARK: Theme = Theme {
     heading: fg(Color::LightCyan),
     list_marker: fg(Color::LightBlue),
     code: fg(Color::LightYellow),
+    code_block: fg(Color::LightYellow),
     gutter: fg(Color::DarkGray),
     activity: fg(Color::Yellow),
     scroll_hint: Style::new().fg(Color::Black).bg(Color::Yellow),
@@ -170,6 +173,8 @@ pub const LIGHT: Theme = Theme {
     heading: fg(Color::Blue),
     list_marker: fg(Color::Blue),
     code: fg(Color::Red),
+    // The frame sets a block apart; a whole block in red would shout.
+    code_block: Style::new(),
     gutter: fg(Color::DarkGray),
     activity: fg(AMBER_ON_LIGHT),
     scroll_hint: Style::new().fg(Color::White).bg(Color::Blue),
@@ -199,6 +204,7 @@ pub const MONO: Theme = Theme {
     heading: Style::new(),
     list_marker: Style::new(),
     code: attr(Modifier::UNDERLINED),
+    code_block: Style::new(),
     gutter: attr(Modifier::DIM),
     activity: Style::new(),
     scroll_hint: attr(Modifier::REVERSED),

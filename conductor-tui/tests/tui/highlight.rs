@@ -75,7 +75,7 @@ fn shell_aliases_are_highlighted_like_sh() {
 
 #[test]
 fn unknown_languages_and_plain_blocks_are_plain() {
-    let code_style = theme::DARK.code;
+    let code_style = theme::DARK.code_block;
     for fence in ["```klingon", "```", "```text", "~~~"] {
         let close = &fence[..3];
         let lines = dark(&format!("{fence}\nfn main() {{ let x = 1; }}\n{close}"));
@@ -122,7 +122,7 @@ fn a_block_over_the_cap_is_plain_from_there_on() {
     assert!(body[0].spans.len() > 3, "highlighted: {:?}", body[0]);
     let last = body[count - 1];
     assert_eq!(last.spans.len(), 2, "plain: {last:?}");
-    assert_eq!(last.spans[1].style, theme::DARK.code);
+    assert_eq!(last.spans[1].style, theme::DARK.code_block);
 
     // One line too long to highlight: plain from it on, highlighted before it.
     let long = format!("let s = \"{}\";", "x".repeat(MAX_LINE_BYTES));
@@ -131,7 +131,7 @@ fn a_block_over_the_cap_is_plain_from_there_on() {
     assert!(body[0].spans.len() > 2, "{:?}", body[0]);
     let after = body.last().unwrap();
     assert_eq!(after.spans[1].content, "let b = 2;");
-    assert_eq!(after.spans[1].style, theme::DARK.code);
+    assert_eq!(after.spans[1].style, theme::DARK.code_block);
 }
 
 #[test]

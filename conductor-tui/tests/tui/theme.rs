@@ -149,8 +149,11 @@ fn no_color_draws_without_any_colour() {
     assert!(buffer[(x, y)].modifier.contains(Modifier::UNDERLINED));
     let (x, y) = find(&buffer, "Yollayah");
     assert!(buffer[(x, y)].modifier.contains(Modifier::BOLD));
-    let screen = screen(&render(&app, 60, 22));
-    assert!(screen.contains("for i in 0..3"), "{screen}");
+    // Inline code is underlined; a code block, set apart by its frame, is not.
+    let (x, y) = find(&buffer, "for over");
+    assert!(buffer[(x, y)].modifier.contains(Modifier::UNDERLINED));
+    let (x, y) = find(&buffer, "for i in 0..3");
+    assert!(!buffer[(x, y)].modifier.contains(Modifier::UNDERLINED));
 }
 
 #[test]
