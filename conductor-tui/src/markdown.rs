@@ -238,8 +238,10 @@ fn hard_wrap(
     runs: &[(String, Style)],
     width: usize,
 ) {
+    // Room for the bar, and for the indent and streaming cursor the conversation view adds, so
+    // that no row is reallocated on the way to the screen.
     let new_row = |capacity: usize| {
-        let mut row = Vec::with_capacity(capacity + 1);
+        let mut row = Vec::with_capacity(capacity + 3);
         row.push(bar.clone());
         row
     };
