@@ -26,8 +26,9 @@ use two_face::theme::{EmbeddedLazyThemeSet, EmbeddedThemeName};
 use crate::markdown::sanitize;
 use crate::theme::CodeTheme;
 
-/// The most bytes of one block that are highlighted; the lines after are plain.
-pub const MAX_BLOCK_BYTES: usize = 64 * 1024;
+/// The most bytes of one block that are highlighted; the lines after are plain. Highlighting
+/// runs at about 0.5 MB/s: a block at the cap costs some 60 ms once.
+pub const MAX_BLOCK_BYTES: usize = 32 * 1024;
 /// The longest line that is highlighted; from such a line on, the block is plain (regexes
 /// over a minified file's one line can take seconds).
 pub const MAX_LINE_BYTES: usize = 4 * 1024;
