@@ -3,7 +3,10 @@
 //!
 //! - an empty chat (the fixed cost of a frame: input box, status bar, diffing the buffer);
 //! - the same conversation drawn the naive way, one wrapped `Paragraph` of every line,
-//!   scrolled to the end (what the per-message cache avoids).
+//!   scrolled to the end (what the per-message cache avoids);
+//! - a streaming code block drawn plain (the monochrome theme) beside the same highlighted.
+//!
+//! It also times the first highlighted code block (loading the syntaxes and the theme).
 //!
 //! `cargo bench -p conductor-tui --bench render` prints a table; frames are drawn through
 //! `Terminal::draw` on a 120×40 `TestBackend`, so buffer diffing is included.
@@ -21,10 +24,13 @@ use std::time::{Duration, Instant};
 use conductor_core::GpuPolicy;
 use conductor_tui::app::{App, AppInfo};
 use conductor_tui::event::Event;
+use conductor_tui::markdown::render_markdown;
+use conductor_tui::theme::{self, ThemeKind};
 use conductor_tui::worker::WorkerEvent;
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::style::Style;
 use ratatui::text::{Line, Text};
 use ratatui::widgets::{Paragraph, Wrap};
 
@@ -143,8 +149,28 @@ fn mib(kib: u64) -> f64 {
     m
 }
 
+/// The first highlighted block loads the syntaxes and the theme; later ones only highlight.
+fn first_highlighted_block() -> (Duration, Duration) {
+    let started = Instant::now();
+    black_box(render_markdown(
+        "```rust\nfn main() { let x = 1; }\n```",
+        80,
+        Style::new(),
+    ));
+    let cold = started.elapsed();
+    let started = Instant::now();
+    black_box(render_markdown(
+        "```rust\nfn other() -> u32 { 2 }\n```",
+        80,
+        Style::new(),
+    ));
+    (cold, started.elapsed())
+}
+
 fn main() {
     let rss_start = rss();
+    let (first_block, second_block) = first_highlighted_block();
+    let rss_highlighting = rss();
     println!(
         "conductor-tui render bench: {MESSAGES} messages, {WIDTH}x{HEIGHT}, {FRAMES} frames per row\n"
     );
@@ -223,6 +249,50 @@ fn main() {
     ));
     app.update(Event::Worker(WorkerEvent::Stopped));
 
+    // Streaming a code block: the answer is one growing fenced block (~150 lines of Rust),
+    // highlighted (the dark theme) and, in the same run, plain (no colours: what every theme
+    // drew before highlighting).
+    for (kind, label) in [
+        (ThemeKind::Mono, "streaming a code block, plain"),
+        (ThemeKind::Dark, "streaming a code block, highlighted"),
+    ] {
+        theme::set_active(kind);
+        let question = format!("code please ({label})");
+        for c in question.chars() {
+            app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            ))));
+        }
+        app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        ))));
+        app.update(Event::Worker(WorkerEvent::Accepted));
+        app.update(Event::Worker(WorkerEvent::Content(
+            "Here:\n\n```rust\n".into(),
+        )));
+        let code_tokens = [
+            "pub fn ",
+            "step",
+            "(x: u32, name: &str) ",
+            "-> String ",
+            "{ format!(\"{name}: {}\", x + 1) } ",
+            "// next\n",
+        ];
+        rows.push((
+            format!("2,000 messages: {label}"),
+            time(FRAMES * 3, |i| {
+                app.update(Event::Worker(WorkerEvent::Content(
+                    code_tokens[i % code_tokens.len()].into(),
+                )));
+                draw(&mut t, &app);
+            }),
+        ));
+        app.update(Event::Worker(WorkerEvent::Stopped));
+    }
+    theme::set_active(ThemeKind::Dark);
+
     // Resize every frame: every message is wrapped again.
     let mut narrow = terminal(WIDTH - 20);
     rows.push((
@@ -287,6 +357,31 @@ fn main() {
         "building the 2,000-message app state",
         ms(build)
     );
+    println!(
+        "{:<48} {:>9.3}   (once: loads the syntaxes and the theme)",
+        "first highlighted code block",
+        ms(first_block)
+    );
+    println!(
+        "{:<48} {:>9.3}",
+        "second highlighted code block",
+        ms(second_block)
+    );
+    let row = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n.ends_with(name))
+            .map_or(f64::NAN, |(_, t)| ms(t.mean))
+    };
+    println!(
+        "highlighted / plain, streaming a code block: {:.2}x",
+        row("highlighted") / row("plain")
+    );
+    if let (Some(start), Some(loaded)) = (rss_start, rss_highlighting) {
+        println!(
+            "RSS for the syntaxes and theme: +{:.1} MiB",
+            mib(loaded.0.saturating_sub(start.0))
+        );
+    }
     let steady = ms(rows[1].1.mean);
     println!(
         "\ntarget: <= 4 ms per frame with 2,000 messages: steady {steady:.3} ms, streaming p99 {:.3} ms -> {}",

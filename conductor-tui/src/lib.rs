@@ -24,7 +24,9 @@
 //! - [`event`]: the one event channel: terminal input, ticks at `1 / FPS` s, the worker's
 //!   stream events, residency updates, results of background jobs.
 //! - [`app`]: the state and its update function (events in, actions out); no rendering, no I/O.
-//! - [`ui`]: rendering from `&App`; [`markdown`]: markdown to wrapped lines, cached per message.
+//! - [`ui`]: rendering from `&App`; [`markdown`]: markdown to wrapped lines, cached per message;
+//!   [`highlight`]: syntax highlighting of code blocks, loaded on first use; [`theme`]: the
+//!   dark, light and monochrome palettes, and how `auto` picks one.
 //! - [`worker`]: the task that owns the [`conductor_core::Chat`] and streams answers.
 //! - [`residency`]: `/api/ps` polling for the GPU badge.
 //! - [`session`]: the saver thread over `conductor_core::session`'s store (conversations saved
@@ -48,12 +50,14 @@ pub mod clipboard;
 pub mod codeblocks;
 pub mod editor;
 pub mod event;
+pub mod highlight;
 pub mod input;
 pub mod lock;
 pub mod markdown;
 pub mod pull;
 pub mod residency;
 pub mod session;
+pub mod theme;
 pub mod ui;
 pub mod worker;
 
@@ -63,6 +67,7 @@ mod terminal;
 use std::io::{IsTerminal, stdout};
 use std::path::PathBuf;
 
+use conductor_core::config::ThemeChoice;
 use conductor_core::{Conductor, GpuPolicy};
 
 use crate::app::{App, AppInfo, NoticeLevel};
@@ -82,6 +87,9 @@ pub struct ChatOptions {
     pub sessions_dir: Option<PathBuf>,
     /// Which kind of server the conductor talks to, so errors name it (default: Ollama).
     pub backend: conductor_core::BackendKind,
+    /// The colours: `auto` (the default) follows the terminal's background; `NO_COLOR`
+    /// overrides any choice (see [`theme::detect`]).
+    pub theme: ThemeChoice,
 }
 
 /// Why the chat UI could not run. Problems while it runs (Ollama down, a model not on the GPU)
@@ -189,6 +197,9 @@ pub async fn run(conductor: Conductor, options: ChatOptions) -> Result<(), TuiEr
         }
     };
 
+    // Before the terminal is taken over: the OSC 11 query needs its own raw-mode exchange,
+    // and its answer must not reach the event loop.
+    theme::set_active(theme::detect::detect(options.theme));
     let guard = TerminalGuard::enter().map_err(TuiError::Terminal)?;
     let result = event_loop(app, conductor, store, guard).await;
     result.map_err(TuiError::Terminal)

@@ -8,21 +8,18 @@
 //!
 //! Wrapping is done here, once per message and width, not by a `Paragraph` on every frame: the
 //! conversation view then only copies the visible lines (see [`RenderCache`]).
+//!
+//! Colours come from the active [`crate::theme`]; code blocks with a language are highlighted
+//! by [`crate::highlight`], which caches them per block.
 
 use std::cell::RefCell;
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-/// Style of inline `code` and of code blocks.
-pub const CODE: Style = Style::new().fg(Color::LightYellow);
-/// Style of the frame drawn around code blocks and of quote bars.
-pub const GUTTER: Style = Style::new().fg(Color::DarkGray);
-/// Style of headings.
-pub const HEADING: Style = Style::new()
-    .fg(Color::LightCyan)
-    .add_modifier(Modifier::BOLD);
+use crate::highlight::{HighlightedBlock, StyledLine, highlight};
+use crate::theme::{self, ThemeKind};
 
 /// Columns a tab stands for.
 const TAB: &str = "    ";
@@ -30,6 +27,7 @@ const TAB: &str = "    ";
 /// Renders markdown `text` into lines at most `width` columns wide.
 #[must_use]
 pub fn render_markdown(text: &str, width: u16, base: Style) -> Vec<Line<'static>> {
+    let theme = theme::active();
     let width = usize::from(width.max(4));
     let mut out = Vec::new();
     let mut lines = text.split('\n').peekable();
@@ -62,29 +60,43 @@ pub fn render_markdown(text: &str, width: u16, base: Style) -> Vec<Line<'static>
         }
         previous_blank = false;
         if let Some((level, title)) = heading(trimmed) {
+            let heading = theme.heading.add_modifier(Modifier::BOLD);
             let style = match level {
-                1 => HEADING.add_modifier(Modifier::UNDERLINED),
-                2 => HEADING,
-                _ => HEADING.add_modifier(Modifier::ITALIC),
+                1 => heading.add_modifier(Modifier::UNDERLINED),
+                2 => heading,
+                _ => heading.add_modifier(Modifier::ITALIC),
             };
-            let spans = inline(title, base.patch(style));
+            let spans = inline(title, base.patch(style), theme.code);
             out.extend(wrap(&spans, width, &[], &[]));
         } else if is_rule(trimmed) {
-            out.push(Line::from(Span::styled("─".repeat(width.min(40)), GUTTER)));
+            out.push(Line::from(Span::styled(
+                "─".repeat(width.min(40)),
+                theme.gutter,
+            )));
         } else if let Some((marker, rest)) = list_item(trimmed) {
             let indent = " ".repeat((line.len() - trimmed.len()).min(12));
             let first = vec![
                 Span::raw(indent.clone()),
-                Span::styled(marker.clone(), base.fg(Color::LightBlue)),
+                Span::styled(marker.clone(), base.patch(theme.list_marker)),
             ];
             let hanging = vec![Span::raw(indent + &" ".repeat(text_width(&marker)))];
-            out.extend(wrap(&inline(rest, base), width, &first, &hanging));
+            out.extend(wrap(
+                &inline(rest, base, theme.code),
+                width,
+                &first,
+                &hanging,
+            ));
         } else if let Some(rest) = trimmed.strip_prefix('>') {
-            let bar = vec![Span::styled("▎ ", GUTTER)];
+            let bar = vec![Span::styled("▎ ", theme.gutter)];
             let style = base.add_modifier(Modifier::ITALIC);
-            out.extend(wrap(&inline(rest.trim_start(), style), width, &bar, &bar));
+            out.extend(wrap(
+                &inline(rest.trim_start(), style, theme.code),
+                width,
+                &bar,
+                &bar,
+            ));
         } else {
-            out.extend(wrap(&inline(line, base), width, &[], &[]));
+            out.extend(wrap(&inline(line, base, theme.code), width, &[], &[]));
         }
     }
     while out.last().is_some_and(|l| l.spans.is_empty()) {
@@ -176,54 +188,96 @@ fn list_item(trimmed: &str) -> Option<(String, &str)> {
 }
 
 fn code_block(out: &mut Vec<Line<'static>>, lang: &str, code: &[&str], closed: bool, width: usize) {
+    let theme = theme::active();
     let top = if lang.is_empty() {
         "╭─".to_owned()
     } else {
-        format!("╭─ {lang} ")
+        format!("╭─ {} ", sanitize(lang))
     };
-    out.push(Line::from(Span::styled(top, GUTTER)));
+    out.push(Line::from(Span::styled(top, theme.gutter)));
+    let highlighted = theme
+        .code_theme
+        .filter(|_| !lang.is_empty())
+        .and_then(|code_theme| highlight(lang, code, closed, code_theme));
     let avail = width.saturating_sub(2).max(1);
-    for line in code {
-        let text = sanitize(&line.replace('\t', TAB));
-        let mut rows = hard_wrap(&text, avail);
-        if rows.is_empty() {
-            rows.push(String::new());
-        }
-        for row in rows {
-            out.push(Line::from(vec![
-                Span::styled("│ ", GUTTER),
-                Span::styled(row, CODE),
-            ]));
+    let bar = Span::styled("│ ", theme.gutter);
+    for (i, line) in code.iter().enumerate() {
+        match highlighted_line(highlighted.as_ref(), i, code.len(), closed) {
+            // Already without control characters.
+            Some(styled) => hard_wrap(out, &bar, styled, avail),
+            None => hard_wrap(out, &bar, &[(sanitize(line), theme.code_block)], avail),
         }
     }
     if closed {
-        out.push(Line::from(Span::styled("╰─", GUTTER)));
+        out.push(Line::from(Span::styled("╰─", theme.gutter)));
     }
 }
 
-/// Splits `text` into rows of at most `width` columns, keeping every character.
-fn hard_wrap(text: &str, width: usize) -> Vec<String> {
-    let mut rows = Vec::new();
-    let mut row = String::new();
+/// The highlighted runs of line `i` of a block of `count` lines, if it was highlighted.
+fn highlighted_line(
+    block: Option<&HighlightedBlock>,
+    i: usize,
+    count: usize,
+    closed: bool,
+) -> Option<&StyledLine> {
+    let block = block?;
+    if let Some(line) = block.lines.get(i) {
+        return Some(line);
+    }
+    if !closed && i + 1 == count {
+        return block.partial.as_ref();
+    }
+    None
+}
+
+/// Adds styled runs as rows of at most `width` columns after `bar`, keeping every character;
+/// an empty line is one row with the bar alone.
+fn hard_wrap(
+    out: &mut Vec<Line<'static>>,
+    bar: &Span<'static>,
+    runs: &[(String, Style)],
+    width: usize,
+) {
+    // Room for the bar, and for the indent and streaming cursor the conversation view adds, so
+    // that no row is reallocated on the way to the screen.
+    let new_row = |capacity: usize| {
+        let mut row = Vec::with_capacity(capacity + 3);
+        row.push(bar.clone());
+        row
+    };
+    let mut row = new_row(runs.len());
     let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w > width && !row.is_empty() {
-            rows.push(std::mem::take(&mut row));
-            used = 0;
+    for (text, style) in runs {
+        let run_width = if text.is_ascii() {
+            text.len()
+        } else {
+            text_width(text)
+        };
+        if used + run_width <= width {
+            // The common case: the whole run fits.
+            row.push(Span::styled(text.clone(), *style));
+            used += run_width;
+            continue;
         }
-        row.push(c);
-        used += w;
+        for c in text.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                out.push(Line::from(std::mem::replace(&mut row, new_row(1))));
+                used = 0;
+            }
+            match row.last_mut() {
+                Some(span) if span.style == *style && used > 0 => span.content.to_mut().push(c),
+                _ => row.push(Span::styled(c.to_string(), *style)),
+            }
+            used += w;
+        }
     }
-    if !row.is_empty() {
-        rows.push(row);
-    }
-    rows
+    out.push(Line::from(row));
 }
 
 /// Drops control characters (a model's output must not move the cursor or change colours) and
 /// expands tabs.
-fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_owned();
     }
@@ -244,7 +298,7 @@ fn text_width(text: &str) -> usize {
 
 /// Inline markdown: `code`, **bold**, __bold__, *italic*, ~~strike~~, and `\` escapes. A marker
 /// without its closing twin is shown as it is (a streaming answer may not have closed it yet).
-fn inline(text: &str, base: Style) -> Vec<(String, Style)> {
+fn inline(text: &str, base: Style, code: Style) -> Vec<(String, Style)> {
     let mut runs: Vec<(String, Style)> = Vec::new();
     let mut current = String::new();
     let (mut bold, mut italic, mut strike) = (false, false, false);
@@ -282,8 +336,8 @@ fn inline(text: &str, base: Style) -> Vec<(String, Style)> {
                 let fence = &rest[..ticks];
                 if let Some(end) = rest[ticks..].find(fence) {
                     flush(&mut current, &mut runs, style);
-                    let code = rest[ticks..ticks + end].trim();
-                    runs.push((code.to_owned(), base.patch(CODE)));
+                    let text = rest[ticks..ticks + end].trim();
+                    runs.push((text.to_owned(), base.patch(code)));
                     i += ticks + end + ticks;
                     continue;
                 }
@@ -472,8 +526,8 @@ fn spans_width(spans: &[Span<'_>]) -> usize {
     spans.iter().map(|s| text_width(&s.content)).sum()
 }
 
-/// Cached wrapped lines of one conversation entry, valid for one width and one version of the
-/// entry's content. Only the entry that changes (the streaming answer) is wrapped again; every
+/// Cached wrapped lines of one conversation entry, valid for one width, one version of the
+/// entry's content and one theme. Only the entry that changes (the streaming answer) is wrapped again; every
 /// other entry is wrapped once per terminal width.
 #[derive(Debug, Default)]
 pub struct RenderCache {
@@ -484,6 +538,7 @@ pub struct RenderCache {
 struct Cached {
     width: u16,
     version: u64,
+    theme: ThemeKind,
     lines: Vec<Line<'static>>,
 }
 
@@ -507,13 +562,15 @@ impl RenderCache {
         f: impl FnOnce(&[Line<'static>]) -> R,
     ) -> R {
         let mut cache = self.inner.borrow_mut();
+        let theme = theme::active_kind();
         let fresh = cache
             .as_ref()
-            .is_some_and(|c| c.width == width && c.version == version);
+            .is_some_and(|c| c.width == width && c.version == version && c.theme == theme);
         if !fresh {
             *cache = Some(Cached {
                 width,
                 version,
+                theme,
                 lines: render(),
             });
         }
@@ -563,21 +620,23 @@ mod tests {
 
     #[test]
     fn inline_styles() {
+        let code = Style::new().fg(ratatui::style::Color::LightYellow);
         let runs = inline(
             "a **bold** and *it* and `x*y` and snake_case_name",
             Style::new(),
+            code,
         );
         let bold = runs.iter().find(|(t, _)| t == "bold").map(|(_, s)| *s);
         assert_eq!(bold.map(|s| s.add_modifier), Some(Modifier::BOLD));
         let it = runs.iter().find(|(t, _)| t == "it").map(|(_, s)| *s);
         assert_eq!(it.map(|s| s.add_modifier), Some(Modifier::ITALIC));
-        assert!(runs.iter().any(|(t, s)| t == "x*y" && s.fg == CODE.fg));
+        assert!(runs.iter().any(|(t, s)| t == "x*y" && s.fg == code.fg));
         assert!(runs.iter().any(|(t, _)| t.contains("snake_case_name")));
     }
 
     #[test]
     fn unclosed_markers_stay_literal() {
-        let runs = inline("2 * 3 and **not closed", Style::new());
+        let runs = inline("2 * 3 and **not closed", Style::new(), Style::new());
         let all: String = runs.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(all, "2 * 3 and **not closed");
     }

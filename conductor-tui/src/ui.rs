@@ -8,7 +8,7 @@
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
@@ -21,19 +21,12 @@ use crate::app::{
 };
 use crate::codeblocks::code_blocks;
 use crate::markdown::{render_markdown, render_plain};
+use crate::theme;
 
-/// Colour of the user's name.
-pub const USER: Color = Color::Cyan;
-/// Colour of the assistant's name.
-pub const ASSISTANT: Color = Color::Magenta;
-/// Badge colour: fully on the GPU.
-pub const GPU: Color = Color::Green;
-/// Badge colour: split between CPU and GPU (amber).
-pub const SPLIT: Color = Color::Yellow;
-/// Badge colour: on the CPU, or Ollama down.
-pub const CPU: Color = Color::Red;
-
-const DIM: Style = Style::new().fg(Color::DarkGray);
+/// Hints, placeholders and separators, in the active theme.
+fn dim() -> Style {
+    theme::active().dim
+}
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 /// Most rows the input box grows to (it scrolls beyond).
 const INPUT_MAX_ROWS: u16 = 10;
@@ -174,7 +167,7 @@ fn render_more_lines(app: &App, input: Rect, buf: &mut Buffer) {
         input.y,
         &text,
         usize::from(w),
-        Style::new().fg(Color::Black).bg(Color::Yellow),
+        theme::active().scroll_hint,
     );
 }
 
@@ -184,14 +177,14 @@ fn render_welcome(app: &App, area: Rect, buf: &mut Buffer) {
         Line::from(vec![
             Span::styled(
                 capitalize(&app.info.personality),
-                Style::new().fg(ASSISTANT).bold(),
+                theme::active().assistant.bold(),
             ),
             Span::raw(" on "),
             Span::raw(one_line(&app.info.model).into_owned()),
         ]),
         Line::default(),
-        Line::styled("Type a question and press Enter.", DIM),
-        Line::styled("/help lists the commands and keys.", DIM),
+        Line::styled("Type a question and press Enter.", dim()),
+        Line::styled("/help lists the commands and keys.", dim()),
     ];
     let top = area.y + area.height.saturating_sub(5) / 2;
     for (i, line) in lines.iter().enumerate() {
@@ -218,26 +211,24 @@ pub fn entry_lines(entry: &Entry, width: u16) -> Vec<Line<'static>> {
 
 fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
     let body_width = width.saturating_sub(2);
+    let theme = theme::active();
     let (name, colour) = match message.role {
-        Role::User => ("You".to_owned(), USER),
-        Role::Assistant => (capitalize(&message.author), ASSISTANT),
-        Role::System => ("System".to_owned(), Color::Gray),
-        Role::Tool => ("Tool".to_owned(), Color::Gray),
+        Role::User => ("You".to_owned(), theme.user),
+        Role::Assistant => (capitalize(&message.author), theme.assistant),
+        Role::System => ("System".to_owned(), theme.other_role),
+        Role::Tool => ("Tool".to_owned(), theme.other_role),
     };
-    let mut header = vec![Span::styled(
-        name,
-        Style::new().fg(colour).add_modifier(Modifier::BOLD),
-    )];
+    let mut header = vec![Span::styled(name, colour.add_modifier(Modifier::BOLD))];
     match &message.state {
         MessageState::Stopped => {
-            header.push(Span::styled("  [stopped]", Style::new().fg(Color::Yellow)));
+            header.push(Span::styled("  [stopped]", theme.warning));
         }
         // The reason is in the notice that follows.
         MessageState::Interrupted(_) => {
-            header.push(Span::styled("  [interrupted]", Style::new().fg(Color::Red)));
+            header.push(Span::styled("  [interrupted]", theme.error));
         }
         MessageState::NotSent(_) => {
-            header.push(Span::styled("  [not sent]", Style::new().fg(Color::Red)));
+            header.push(Span::styled("  [not sent]", theme.error));
         }
         MessageState::Pending
         | MessageState::Sent
@@ -246,7 +237,7 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
     }
     let mut lines = vec![Line::from(header)];
     if !message.thinking.is_empty() {
-        let style = DIM.add_modifier(Modifier::ITALIC);
+        let style = theme.dim.add_modifier(Modifier::ITALIC);
         lines.extend(indent(
             render_plain(&message.thinking, body_width, style),
             "  ",
@@ -260,7 +251,7 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
         _ => render_plain(&message.content, body_width, Style::new()),
     };
     if message.content.is_empty() && message.state == MessageState::Streaming {
-        lines.push(Line::from(Span::styled("  …", DIM)));
+        lines.push(Line::from(Span::styled("  …", theme.dim)));
     } else {
         lines.extend(indent(body, "  "));
     }
@@ -268,8 +259,7 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
         && !message.content.is_empty()
         && let Some(last) = lines.last_mut()
     {
-        last.spans
-            .push(Span::styled("▌", Style::new().fg(ASSISTANT)));
+        last.spans.push(Span::styled("▌", theme.assistant));
     }
     lines
 }
@@ -300,23 +290,22 @@ fn number_code_blocks(mut lines: Vec<Line<'static>>, text: &str) -> Vec<Line<'st
         };
         line.spans.push(Span::styled(
             format!("{gap}[{n}]"),
-            Style::new()
-                .fg(Color::DarkGray)
-                .add_modifier(Modifier::BOLD),
+            theme::active().gutter.add_modifier(Modifier::BOLD),
         ));
     }
     lines
 }
 
 fn notice_lines(notice: &Notice, width: u16) -> Vec<Line<'static>> {
+    let theme = theme::active();
     let (colour, icon) = match notice.level {
-        NoticeLevel::Info => (Color::Blue, "ℹ"),
-        NoticeLevel::Warning => (Color::Yellow, "⚠"),
-        NoticeLevel::Error => (Color::Red, "✖"),
+        NoticeLevel::Info => (theme.info, "ℹ"),
+        NoticeLevel::Warning => (theme.warning, "⚠"),
+        NoticeLevel::Error => (theme.error, "✖"),
     };
-    let bar = Span::styled("▌ ", Style::new().fg(colour));
+    let bar = Span::styled("▌ ", colour);
     let inner = width.saturating_sub(4);
-    let title_style = Style::new().fg(colour).add_modifier(Modifier::BOLD);
+    let title_style = colour.add_modifier(Modifier::BOLD);
     let mut lines = Vec::new();
     for (i, line) in render_plain(&one_line(&notice.title), inner, title_style)
         .into_iter()
@@ -342,7 +331,7 @@ fn notice_lines(notice: &Notice, width: u16) -> Vec<Line<'static>> {
         let style = Style::new().add_modifier(Modifier::ITALIC);
         for (i, line) in render_plain(hint, inner, style).into_iter().enumerate() {
             let lead = if i == 0 { "→ " } else { "  " };
-            let mut spans = vec![bar.clone(), Span::styled(lead, Style::new().fg(colour))];
+            let mut spans = vec![bar.clone(), Span::styled(lead, colour)];
             spans.extend(line.spans);
             lines.push(Line::from(spans));
         }
@@ -373,7 +362,7 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
         return None;
     }
     let busy = app.busy();
-    let border = if busy { DIM } else { Style::new().fg(USER) };
+    let border = if busy { dim() } else { theme::active().user };
     // The longest hint that fits beside the corners and the title.
     let hint = [
         " Enter send · Alt+Enter new line · Esc stop · /help ",
@@ -386,8 +375,8 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(border)
-        .title(Line::from(" Message ").style(Style::new().fg(USER)))
-        .title_bottom(Line::from(hint).style(DIM).right_aligned());
+        .title(Line::from(" Message ").style(theme::active().user))
+        .title_bottom(Line::from(hint).style(dim()).right_aligned());
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.is_empty() {
@@ -395,7 +384,13 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
     }
     if app.input.is_empty() {
         let placeholder = format!("Ask {} anything…", capitalize(&app.info.personality));
-        buf.set_stringn(inner.x, inner.y, placeholder, usize::from(inner.width), DIM);
+        buf.set_stringn(
+            inner.x,
+            inner.y,
+            placeholder,
+            usize::from(inner.width),
+            dim(),
+        );
         return Some(Position::new(inner.x, inner.y));
     }
     let (rows, (row, col)) = app.input.layout(inner.width);
@@ -415,16 +410,18 @@ fn render_input(app: &App, area: Rect, buf: &mut Buffer) -> Option<Position> {
 
 // ---- status bar ----
 
-/// The style of the GPU badge: green on the GPU, amber split, red on the CPU.
+/// The style of the GPU badge: green on the GPU, amber split, red on the CPU (in the active
+/// theme; without colours, plain, underlined and reversed).
 #[must_use]
 pub fn badge_style(badge: Badge) -> Style {
+    let theme = theme::active();
     let colour = match badge {
-        Badge::Loaded(Processor::Gpu) => GPU,
-        Badge::Loaded(Processor::Split { .. }) => SPLIT,
-        Badge::Loaded(Processor::Cpu) | Badge::Unreachable => CPU,
-        Badge::Unknown | Badge::NotLoaded => Color::DarkGray,
+        Badge::Loaded(Processor::Gpu) => theme.badge_gpu,
+        Badge::Loaded(Processor::Split { .. }) => theme.badge_split,
+        Badge::Loaded(Processor::Cpu) | Badge::Unreachable => theme.badge_cpu,
+        Badge::Unknown | Badge::NotLoaded => theme.badge_unknown,
     };
-    Style::new().fg(colour).add_modifier(Modifier::BOLD)
+    colour.add_modifier(Modifier::BOLD)
 }
 
 fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
@@ -446,14 +443,14 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             3,
             vec![Span::styled(
                 one_line(&app.info.personality).into_owned(),
-                Style::new().fg(ASSISTANT),
+                theme::active().assistant,
             )],
         ),
         (
             0,
             vec![
                 Span::styled(app.badge.label(), badge_style(app.badge)),
-                Span::styled(format!(" {}", app.info.policy), DIM),
+                Span::styled(format!(" {}", app.info.policy), dim()),
             ],
         ),
     ];
@@ -482,8 +479,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             Phase::Idle => None,
         }
     };
-    let right =
-        activity.map(|text| Span::styled(format!("{text} "), Style::new().fg(Color::Yellow)));
+    let right = activity.map(|text| Span::styled(format!("{text} "), theme::active().activity));
     let right_width = right.as_ref().map_or(0, |r| r.width() + 1);
     let width = |segments: &[(u8, Vec<Span<'static>>)]| {
         1 + segments
@@ -515,7 +511,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![Span::raw(" ")];
     for (i, (_, segment)) in segments.into_iter().enumerate() {
         if i > 0 {
-            spans.push(Span::styled(" │ ", DIM));
+            spans.push(Span::styled(" │ ", dim()));
         }
         spans.extend(segment);
     }
@@ -555,11 +551,11 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     Clear.render(popup, buf);
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
-        .border_style(Style::new().fg(USER))
+        .border_style(theme::active().user)
         .title(Line::from(" History search ").bold())
         .title_bottom(
             Line::from(" Ctrl+R older · Enter use · Esc cancel ")
-                .style(DIM)
+                .style(dim())
                 .right_aligned(),
         );
     let inner = block.inner(popup);
@@ -568,9 +564,9 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let query = Line::from(vec![
-        Span::styled("search: ", DIM),
+        Span::styled("search: ", dim()),
         Span::raw(one_line(&search.query).into_owned()),
-        Span::styled("▏", Style::new().fg(USER)),
+        Span::styled("▏", theme::active().user),
     ]);
     buf.set_line(inner.x, inner.y, &query, inner.width);
     let shown = usize::from(inner.height.saturating_sub(1));
@@ -580,7 +576,7 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
             inner.y + 1,
             "  (no earlier input matches)",
             usize::from(inner.width),
-            DIM,
+            dim(),
         );
         return;
     }
@@ -611,7 +607,7 @@ fn highlight(text: &str, query: &str) -> Line<'static> {
                 Span::raw(text[..at].to_owned()),
                 Span::styled(
                     text[at..at + query.len()].to_owned(),
-                    Style::new().fg(USER).add_modifier(Modifier::BOLD),
+                    theme::active().user.add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(text[at + query.len()..].to_owned()),
             ])
@@ -640,11 +636,11 @@ fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
     Clear.render(popup, buf);
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
-        .border_style(Style::new().fg(ASSISTANT))
+        .border_style(theme::active().assistant)
         .title(Line::from(format!(" {} ", picker.kind.title())).bold())
         .title_bottom(
             Line::from(" ↑↓ move · Enter choose · Esc close · type to filter ")
-                .style(DIM)
+                .style(dim())
                 .right_aligned(),
         );
     let inner = block.inner(popup);
@@ -653,7 +649,7 @@ fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
         return;
     }
     let filter = Line::from(vec![
-        Span::styled("filter: ", DIM),
+        Span::styled("filter: ", dim()),
         Span::raw(picker.filter.clone()),
     ]);
     buf.set_line(inner.x, inner.y, &filter, inner.width);
@@ -667,15 +663,15 @@ fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
         let y = inner.y + 1 + u16::try_from(i - first).unwrap_or(0);
         let mark = if item.current { "● " } else { "  " };
         let mut line = Line::from(vec![
-            Span::styled(mark, Style::new().fg(Color::Green)),
+            Span::styled(mark, theme::active().picker_mark),
             Span::styled(format!("{:<label_width$}", item.label), Style::new().bold()),
         ]);
         if !item.detail.is_empty() {
             line.spans
-                .push(Span::styled(format!("  {}", item.detail), DIM));
+                .push(Span::styled(format!("  {}", item.detail), dim()));
         }
         if i == picker.selected {
-            line = line.style(Style::new().add_modifier(Modifier::REVERSED));
+            line = line.style(theme::active().selected);
             buf.set_style(Rect::new(inner.x, y, inner.width, 1), line.style);
         }
         buf.set_line(inner.x, y, &line, inner.width);
@@ -686,7 +682,7 @@ fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
             inner.y + 1,
             "  (nothing matches)",
             usize::from(inner.width),
-            DIM,
+            dim(),
         );
     }
 }

@@ -25,6 +25,7 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failur
         session: args.session,
         sessions_dir: args.sessions_dir,
         backend: config.settings.backend,
+        theme: config.settings.theme,
     };
     match conductor_tui::run(conductor, options).await {
         Ok(()) => Ok(ExitCode::SUCCESS),

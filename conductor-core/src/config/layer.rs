@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::DEFAULT_MODEL;
+use super::chat::ChatLayer;
 use crate::backend::ollama::{OllamaHost, Secret, redact_address};
 use crate::backend::{BackendKind, KeepAlive, RetryPolicy, RunnerOptions, Timeouts};
 use crate::duration::HumanDuration;
@@ -84,6 +85,9 @@ pub struct ConfigLayer {
     /// The GPU-residency policy.
     #[serde(default)]
     pub gpu: GpuLayer,
+    /// The chat UI.
+    #[serde(default)]
+    pub chat: ChatLayer,
 }
 
 impl ConfigLayer {
@@ -173,6 +177,13 @@ impl ConfigLayer {
                     invalid("gpu.policy", "CONDUCTOR_GPU_POLICY", value, reason)
                 })?);
         }
+        if let Some(value) = get("CONDUCTOR_THEME") {
+            layer.chat.theme = Some(
+                value
+                    .parse()
+                    .map_err(|reason| invalid("chat.theme", "CONDUCTOR_THEME", value, reason))?,
+            );
+        }
         Ok(layer)
     }
 
@@ -210,6 +221,7 @@ impl ConfigLayer {
                 policy: self.gpu.policy.or(lower.gpu.policy),
                 min_fraction: self.gpu.min_fraction.or(lower.gpu.min_fraction),
             },
+            chat: self.chat.combine(lower.chat),
         }
     }
 
@@ -236,6 +248,9 @@ impl ConfigLayer {
             gpu: GpuLayer {
                 policy: Some(GpuPolicy::default()),
                 min_fraction: Some(MinFraction::FULL),
+            },
+            chat: ChatLayer {
+                theme: Some(super::ThemeChoice::default()),
             },
             ..Self::default()
         }

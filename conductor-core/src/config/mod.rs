@@ -25,8 +25,12 @@
 //!
 //! [gpu]
 //! policy = "enforce"  # enforce | warn | fix | off
+//!
+//! [chat]
+//! theme = "auto"      # auto | dark | light: the chat UI's colours
 //! ```
 
+mod chat;
 mod conductor;
 mod layer;
 mod paths;
@@ -48,6 +52,7 @@ pub use crate::backend::ollama::{DEFAULT_HOST, OllamaHost, Secret, redact_addres
 pub use crate::duration::{HumanDuration, MAX_DURATION, format_duration, parse_duration};
 pub use crate::gpu::{GpuPolicy, MinFraction};
 pub use crate::personality::DEFAULT_PERSONALITY;
+pub use chat::{ChatLayer, ThemeChoice};
 pub use layer::{BackendLayer, ConfigLayer, GpuLayer, OllamaLayer};
 pub use paths::{CandidateSource, ConfigCandidate, search_paths};
 pub use starter::starter_file;
@@ -67,6 +72,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CONDUCTOR_MODEL", "model"),
     ("CONDUCTOR_PERSONALITY", "personality"),
     ("CONDUCTOR_GPU_POLICY", "gpu.policy"),
+    ("CONDUCTOR_THEME", "chat.theme"),
 ];
 
 /// Where a setting came from.
@@ -130,6 +136,8 @@ pub struct Settings {
     /// Directories searched for personality files, lowest precedence first (the built-in
     /// personalities come before all of them).
     pub personality_dirs: Vec<PathBuf>,
+    /// The chat UI's colours (`chat.theme`).
+    pub theme: ThemeChoice,
 }
 
 /// Settings plus the layers they came from, for `config show`.
@@ -296,6 +304,7 @@ impl LoadedConfig {
             ("gpu.min_fraction", |l| {
                 l.gpu.min_fraction.map(|f| f.get().to_string())
             }),
+            ("chat.theme", |l| l.chat.theme.map(|t| t.to_string())),
         ];
         fields
             .iter()
@@ -384,6 +393,7 @@ impl Settings {
             gpu_policy: merged.gpu.policy.unwrap_or_default(),
             gpu_min_fraction: merged.gpu.min_fraction.unwrap_or(MinFraction::FULL),
             personality_dirs,
+            theme: merged.chat.theme.unwrap_or_default(),
         })
     }
 

@@ -243,3 +243,85 @@ fn backend_kind_from_file_env_and_default() {
         "{err}"
     );
 }
+
+#[test]
+fn chat_theme_is_layered_file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[chat]\ntheme = \"light\"\n").unwrap();
+    let load = |env_pairs: &[(&str, &str)], flag: Option<ThemeChoice>| {
+        let sources = ConfigSources {
+            config_file: Some(file.clone()),
+            flags: ConfigLayer {
+                chat: ChatLayer { theme: flag },
+                ..ConfigLayer::default()
+            },
+            ignore_file: false,
+        };
+        let loaded = LoadedConfig::load_with(sources, &env(env_pairs), None).unwrap();
+        let line = loaded
+            .explain()
+            .into_iter()
+            .find(|l| l.key == "chat.theme")
+            .unwrap();
+        (loaded.settings.theme, line.value, line.origin)
+    };
+    assert_eq!(
+        load(&[], None),
+        (
+            ThemeChoice::Light,
+            "light".into(),
+            Origin::File(file.clone())
+        )
+    );
+    assert_eq!(
+        load(&[("CONDUCTOR_THEME", "Dark")], None),
+        (ThemeChoice::Dark, "dark".into(), Origin::Env)
+    );
+    assert_eq!(
+        load(&[("CONDUCTOR_THEME", "dark")], Some(ThemeChoice::Auto)),
+        (ThemeChoice::Auto, "auto".into(), Origin::Flag)
+    );
+    // An empty variable counts as unset.
+    assert_eq!(load(&[("CONDUCTOR_THEME", "")], None).0, ThemeChoice::Light);
+}
+
+#[test]
+fn chat_theme_defaults_to_auto() {
+    let loaded = LoadedConfig::load_with(ConfigSources::default(), &env(&[]), None).unwrap();
+    assert_eq!(loaded.settings.theme, ThemeChoice::Auto);
+    let line = loaded
+        .explain()
+        .into_iter()
+        .find(|l| l.key == "chat.theme")
+        .unwrap();
+    assert_eq!(
+        (line.value.as_str(), line.origin),
+        ("auto", Origin::Default)
+    );
+    assert_eq!(Settings::defaults().theme, ThemeChoice::Auto);
+}
+
+#[test]
+fn a_bad_chat_theme_names_its_source_and_the_choices() {
+    let err = ConfigLayer::from_env(&env(&[("CONDUCTOR_THEME", "solarized")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CONDUCTOR_THEME")
+            && err.contains("solarized")
+            && err.contains("auto, dark, light"),
+        "{err}"
+    );
+    let err = ConfigLayer::from_toml(Path::new("c.toml"), "[chat]\ntheme = \"blue\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("c.toml:2:") && err.contains("blue") && err.contains("`light`"),
+        "{err}"
+    );
+    let err = ConfigLayer::from_toml(Path::new("c.toml"), "[chat]\ncolours = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("colours"), "{err}");
+}
