@@ -84,9 +84,7 @@ impl Command {
             Self::Completions { .. }
             | Self::Sessions(_)
             | Self::Measure { .. }
-            | Self::RawChat { .. } => {
-                GlobalArgs::default()
-            }
+            | Self::RawChat { .. } => GlobalArgs::default(),
         }
     }
 }
@@ -230,8 +228,33 @@ pub struct ChatArgs {
     /// Where conversations are saved [default: <data dir>/conductor/sessions]
     #[arg(long, value_name = "DIR")]
     pub sessions_dir: Option<PathBuf>,
+    /// Colours: follow the terminal's background, or force them [env: CONDUCTOR_THEME]
+    /// [default: auto]
+    #[arg(long, value_enum, value_name = "THEME")]
+    pub theme: Option<ThemeArg>,
     #[command(flatten)]
     pub flags: AllFlags,
+}
+
+/// `chat --theme` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ThemeArg {
+    /// Ask the terminal (COLORFGBG, then OSC 11); dark when it does not say
+    Auto,
+    /// Colours for a dark background
+    Dark,
+    /// Colours for a light background
+    Light,
+}
+
+impl From<ThemeArg> for conductor_core::config::ThemeChoice {
+    fn from(value: ThemeArg) -> Self {
+        match value {
+            ThemeArg::Auto => Self::Auto,
+            ThemeArg::Dark => Self::Dark,
+            ThemeArg::Light => Self::Light,
+        }
+    }
 }
 
 /// `models`/`ls`/`list` and `ps`.

@@ -25,7 +25,8 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failur
         session: args.session,
         sessions_dir: args.sessions_dir,
         backend: config.settings.backend,
-        theme: config.settings.theme,
+        // The flag is the chat's own: it outranks CONDUCTOR_THEME and [chat] theme.
+        theme: args.theme.map_or(config.settings.theme, Into::into),
     };
     match conductor_tui::run(conductor, options).await {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -24,6 +24,7 @@ pub fn clean_command(home: &Path) -> Command {
         "CONDUCTOR_BACKEND",
         "CONDUCTOR_LOG",
         "CONDUCTOR_STATE_DIR",
+        "CONDUCTOR_THEME",
         "NO_COLOR",
         "COMPLETE",
     ] {
