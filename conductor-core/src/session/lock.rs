@@ -11,13 +11,14 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Why a session could not be locked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
-    /// Another window has the session open.
-    #[error("session '{id}' is open in another window{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    /// Another conductor (a chat window, an `ask -c`) has the session open.
+    #[error("session '{id}' is in use by another conductor{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Held {
         /// The session id.
         id: String,
@@ -88,6 +89,23 @@ impl SessionLock {
         Err(io_err(io::Error::other(
             "the lock file keeps changing under us",
         )))
+    }
+
+    /// Locks as [`SessionLock::acquire`], waiting up to `wait` for a holder to let go (every
+    /// 20 ms): for short holds, such as another process saving.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] when it is still held after `wait`; as [`SessionLock::acquire`].
+    pub fn acquire_within(id: &str, path: PathBuf, wait: Duration) -> Result<Self, LockError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Self::acquire(id, path.clone()) {
+                Err(LockError::Held { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The locked session's id.

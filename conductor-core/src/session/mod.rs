@@ -86,6 +86,11 @@ pub struct SessionMessage {
     /// The personality that wrote this answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personality: Option<String>,
+    /// A question that got no answer at all (the run stopped, or the server failed, before the
+    /// first token). It is kept, and sent again with the next question (see
+    /// [`Session::history`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unanswered: bool,
 }
 
 impl SessionMessage {
@@ -96,6 +101,7 @@ impl SessionMessage {
             message,
             model: Some(model.to_owned()),
             personality: (!personality.is_empty()).then(|| personality.to_owned()),
+            unanswered: false,
         }
     }
 }
@@ -106,6 +112,7 @@ impl From<Message> for SessionMessage {
             message,
             model: None,
             personality: None,
+            unanswered: false,
         }
     }
 }
@@ -215,9 +222,28 @@ impl Session {
     }
 
     /// The messages as a conversation sends them again (without the recorded models).
+    ///
+    /// A question that got no answer is sent again, joined (after a blank line) to the question
+    /// that follows it: the model sees everything that was asked, and the history still
+    /// alternates between questions and answers. So the history may hold fewer messages than
+    /// [`Session::messages`].
     #[must_use]
     pub fn history(&self) -> Vec<Message> {
-        self.messages.iter().map(|m| m.message.clone()).collect()
+        let mut history: Vec<Message> = Vec::with_capacity(self.messages.len());
+        let mut pending_question = false;
+        for message in &self.messages {
+            if message.role == Role::User
+                && pending_question
+                && let Some(last) = history.last_mut()
+            {
+                last.content.push_str("\n\n");
+                last.content.push_str(&message.content);
+            } else {
+                history.push(message.message.clone());
+            }
+            pending_question = message.role == Role::User && message.unanswered;
+        }
+        history
     }
 
     /// The models that answered, each once, in the order they first did; the session's model
@@ -237,13 +263,20 @@ impl Session {
     }
 
     /// Appends `messages` of a conversation that went on, recording `model` and `personality`
-    /// on its answers, and marks the session updated now.
+    /// on its answers, and marks the session updated now. A question that no answer follows
+    /// (the run stopped before the first token) is marked [`SessionMessage::unanswered`].
     pub fn record(&mut self, messages: &[Message], model: &str, personality: &str) {
-        for message in messages {
+        for (i, message) in messages.iter().enumerate() {
             self.messages.push(if message.role == Role::Assistant {
                 SessionMessage::answer(message.clone(), model, personality)
             } else {
-                message.clone().into()
+                let answered = messages
+                    .get(i + 1)
+                    .is_some_and(|next| next.role == Role::Assistant);
+                SessionMessage {
+                    unanswered: message.role == Role::User && !answered,
+                    ..message.clone().into()
+                }
             });
         }
         model.clone_into(&mut self.model);
@@ -309,8 +342,8 @@ pub enum SessionError {
         /// The session that has it.
         id: String,
     },
-    /// The session is open in a window (or an `ask -c`) that holds its lock.
-    #[error("session {id} is open in another window{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    /// The session is open in a chat window or an `ask -c` that holds its lock.
+    #[error("session {id} is in use by another conductor{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     InUse {
         /// The session.
         id: String,
@@ -332,7 +365,9 @@ impl From<LockError> for SessionError {
 }
 
 /// Checks a session name: not empty, no `/` or control characters, no leading or trailing
-/// space, at most [`NAME_MAX`] characters.
+/// space, at most [`NAME_MAX`] characters, and nothing that reads as an id or the start of one
+/// (only digits and dashes, or `YYYYMMDD-…`): a session is looked up by id, then name, then id
+/// prefix, so such a name would hide sessions or be hidden by them.
 ///
 /// # Errors
 /// [`SessionError::InvalidName`] saying why.
@@ -347,6 +382,8 @@ pub fn validate_name(name: &str) -> Result<(), SessionError> {
         Some("it contains control characters")
     } else if name.trim() != name {
         Some("it starts or ends with a space")
+    } else if looks_like_id(name) {
+        Some("it reads as a session id or the start of one; add a letter")
     } else {
         None
     };
@@ -357,6 +394,17 @@ pub fn validate_name(name: &str) -> Result<(), SessionError> {
         }),
         None => Ok(()),
     }
+}
+
+/// True for text an id lookup could match: only digits and dashes (`2026`, `20261130-17`),
+/// or the date part of an id and a dash (`20261130-notes`).
+fn looks_like_id(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let all_digits_and_dashes = bytes.iter().all(|b| b.is_ascii_digit() || *b == b'-');
+    let dated = bytes.len() > 8
+        && bytes.iter().take(8).all(u8::is_ascii_digit)
+        && bytes.get(8) == Some(&b'-');
+    all_digits_and_dashes || dated
 }
 
 /// How long before `now` the RFC 3339 time `when` was; `None` when it does not parse, zero
@@ -378,7 +426,7 @@ pub(crate) fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn new_id(now: jiff::Timestamp) -> String {
+pub(crate) fn new_id(now: jiff::Timestamp) -> String {
     format!(
         "{}-{:04x}",
         now.strftime("%Y%m%d-%H%M%S"),

@@ -213,9 +213,7 @@ impl SessionStore {
         ));
         let result = (|| {
             let mut file = create_private(&tmp)?;
-            let mut json = serde_json::to_vec_pretty(session).map_err(io::Error::other)?;
-            json.push(b'\n');
-            file.write_all(&json)?;
+            file.write_all(&session_json(session)?)?;
             file.sync_all()?;
             drop(file);
             fs::rename(&tmp, &path)
@@ -229,6 +227,102 @@ impl SessionStore {
             let _ = dir.sync_all();
         }
         Ok(path)
+    }
+
+    /// Saves a new session without ever replacing a file: when its id is taken (two
+    /// sessions started in the same second drew the same suffix) it takes a fresh id and tries
+    /// again. A named session is checked and written under the store's name lock
+    /// ([`SessionStore::lock_names`]), so that two processes cannot both create the same name.
+    /// The file is complete before it appears (temporary file, fsync, hard link). Returns the
+    /// file; `session.id` is the id it was saved under.
+    ///
+    /// # Errors
+    /// [`SessionError::NameTaken`] (nothing is written), [`SessionError::InvalidName`],
+    /// [`SessionError::Io`].
+    pub fn create(&self, session: &mut Session) -> Result<PathBuf, SessionError> {
+        self.ensure_dir()?;
+        let _names = match &session.name {
+            Some(name) => {
+                validate_name(name)?;
+                let lock = self.lock_names()?;
+                if let Some(owner) = self.name_owner(name)? {
+                    return Err(SessionError::NameTaken {
+                        name: name.clone(),
+                        id: owner,
+                    });
+                }
+                Some(lock)
+            }
+            None => None,
+        };
+        for _ in 0..16 {
+            if !valid_id(&session.id) {
+                return Err(SessionError::NotFound(session.id.clone()));
+            }
+            match self.write_new(session) {
+                Ok(path) => return Ok(path),
+                Err(SessionError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::AlreadyExists =>
+                {
+                    session.id = super::new_id(jiff::Timestamp::now());
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(SessionError::Io {
+            path: self.dir.clone(),
+            source: io::Error::other("no free session id after 16 tries"),
+        })
+    }
+
+    /// Writes `session` to a file that must not exist yet: `AlreadyExists` when it does.
+    fn write_new(&self, session: &Session) -> Result<PathBuf, SessionError> {
+        let path = self.path(&session.id);
+        let tmp = self.dir.join(format!(
+            ".{}.json.{:08x}.tmp",
+            session.id,
+            fastrand::u32(..)
+        ));
+        let json = session_json(session);
+        let result = (|| {
+            let mut file = create_private(&tmp)?;
+            file.write_all(&json?)?;
+            file.sync_all()?;
+            drop(file);
+            // A hard link, unlike a rename, never replaces its target.
+            match fs::hard_link(&tmp, &path) {
+                Err(err) if err.kind() != io::ErrorKind::AlreadyExists => {
+                    // A file system without hard links: create the file itself, exclusively.
+                    let mut file = create_private(&path)?;
+                    file.write_all(&fs::read(&tmp)?)?;
+                    file.sync_all()
+                }
+                other => other,
+            }
+        })();
+        let _ = fs::remove_file(&tmp);
+        if let Err(source) = result {
+            return Err(SessionError::Io { path, source });
+        }
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(path)
+    }
+
+    /// The store-wide lock held while a name is checked and saved (`names.lock`), waited for
+    /// up to two seconds: it is only ever held for one check and one write.
+    ///
+    /// # Errors
+    /// [`SessionError::InUse`] when it stays held; [`SessionError::Lock`] when it cannot be
+    /// taken.
+    pub fn lock_names(&self) -> Result<SessionLock, SessionError> {
+        self.ensure_dir()?;
+        Ok(SessionLock::acquire_within(
+            "names",
+            self.dir.join("names.lock"),
+            Duration::from_secs(2),
+        )?)
     }
 
     /// Loads session `id`.
@@ -262,6 +356,15 @@ impl SessionStore {
     /// # Errors
     /// [`LockError::Held`] when another window has it open; [`LockError::Io`] otherwise.
     pub fn lock(&self, id: &str) -> Result<SessionLock, LockError> {
+        self.lock_within(id, Duration::ZERO)
+    }
+
+    /// Takes the lock of session `id` as [`SessionStore::lock`], waiting up to `wait` for a
+    /// holder to let go.
+    ///
+    /// # Errors
+    /// As [`SessionStore::lock`].
+    pub fn lock_within(&self, id: &str, wait: Duration) -> Result<SessionLock, LockError> {
         let path = self.lock_path(id);
         if !valid_id(id) {
             return Err(LockError::Io {
@@ -273,7 +376,7 @@ impl SessionStore {
             path: self.dir.clone(),
             source,
         })?;
-        SessionLock::acquire(id, path)
+        SessionLock::acquire_within(id, path, wait)
     }
 
     /// The newest session to resume. Session files that no longer parse are moved aside
@@ -480,9 +583,15 @@ impl SessionStore {
         }
         let _lock = self.lock(id)?;
         let mut session = self.load(id)?;
-        if let Some(name) = name {
-            self.check_name(name, id)?;
-        }
+        // Checked and saved under the name lock: no other process takes the name meanwhile.
+        let _names = match name {
+            Some(name) => {
+                let names = self.lock_names()?;
+                self.check_name(name, id)?;
+                Some(names)
+            }
+            None => None,
+        };
         session.name = name.map(str::to_owned);
         self.save(&session)?;
         Ok(session)
@@ -546,6 +655,13 @@ impl SessionStore {
             source,
         })
     }
+}
+
+/// The file's bytes: pretty JSON and a final newline.
+fn session_json(session: &Session) -> io::Result<Vec<u8>> {
+    let mut json = serde_json::to_vec_pretty(session).map_err(io::Error::other)?;
+    json.push(b'\n');
+    Ok(json)
 }
 
 fn damaged(id: String, path: PathBuf, reason: String, newer: bool) -> Listed {

@@ -333,3 +333,166 @@ fn summaries_say_their_name_and_age() {
         Some(Duration::ZERO)
     );
 }
+
+#[test]
+fn names_that_read_as_ids_are_refused() {
+    for bad in ["2026", "20261130-17", "1-2-3", "-", "20261130-notes"] {
+        assert!(
+            matches!(
+                validate_name(bad),
+                Err(SessionError::InvalidName { reason, .. }) if reason.contains("session id")
+            ),
+            "{bad:?}"
+        );
+    }
+    for good in [
+        "2026 taxes",
+        "notes-20261130",
+        "v2",
+        "1234567-x",
+        "2026113-notes",
+    ] {
+        assert!(validate_name(good).is_ok(), "{good:?}");
+    }
+}
+
+#[test]
+fn an_unanswered_question_is_marked_and_sent_with_the_next_one() {
+    let mut s = Session::new("m", "p");
+    s.record(&[Message::user("q1"), Message::assistant("a1")], "m", "p");
+    // The run stopped before the first token: only the question.
+    s.record(&[Message::user("long document")], "m", "p");
+    assert!(s.messages[2].unanswered);
+    assert!(!s.messages[0].unanswered, "answered");
+    let text = serde_json::to_string(&s).unwrap();
+    assert_eq!(text.matches("\"unanswered\":true").count(), 1, "{text}");
+    let back: Session = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, s);
+
+    // Sent again, joined to the next question: questions and answers still alternate.
+    s.record(
+        &[Message::user("summarize it"), Message::assistant("summary")],
+        "m",
+        "p",
+    );
+    assert!(!s.messages[3].unanswered);
+    let history = s.history();
+    assert_eq!(
+        history,
+        vec![
+            Message::user("q1"),
+            Message::assistant("a1"),
+            Message::user("long document\n\nsummarize it"),
+            Message::assistant("summary"),
+        ]
+    );
+    // Two unanswered in a row join too; one left at the end is sent as the last question.
+    let mut t = Session::new("m", "p");
+    t.record(&[Message::user("a")], "m", "p");
+    t.record(&[Message::user("b")], "m", "p");
+    assert_eq!(t.history(), vec![Message::user("a\n\nb")]);
+}
+
+#[test]
+fn creating_never_replaces_another_session() {
+    let (_dir, store) = store();
+    let first = session("20260101-000000-0001", "2026-01-01T00:00:00Z", "first");
+    store.create(&mut first.clone()).unwrap();
+    // Same second, same suffix: a fresh id, the first file untouched.
+    let mut second = session("20260101-000000-0001", "2026-01-01T00:00:01Z", "second");
+    let path = store.create(&mut second).unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(path, store.path(&second.id));
+    assert_eq!(store.load(&first.id).unwrap(), first);
+    assert_eq!(store.load(&second.id).unwrap(), second);
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(store.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[test]
+fn creating_a_taken_name_is_refused_under_the_name_lock() {
+    let (_dir, store) = store();
+    let mut first = session("20260101-000000-0001", "2026-01-01T00:00:00Z", "first");
+    first.name = Some("foo".into());
+    store.create(&mut first).unwrap();
+    let mut second = session("20260101-000000-0002", "2026-01-01T00:00:01Z", "second");
+    second.name = Some("foo".into());
+    assert!(matches!(
+        store.create(&mut second),
+        Err(SessionError::NameTaken { ref id, .. }) if *id == first.id
+    ));
+    assert!(matches!(
+        store.load(&second.id),
+        Err(SessionError::NotFound(_))
+    ));
+    // While another process holds the name lock, a name cannot be created (after the wait).
+    let held = store.lock_names().unwrap();
+    second.name = Some("bar".into());
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        store.create(&mut second),
+        Err(SessionError::InUse { .. })
+    ));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    drop(held);
+    store.create(&mut second).unwrap();
+    assert_eq!(store.resolve("bar").unwrap().id(), second.id);
+}
+
+#[test]
+fn concurrent_creations_of_one_name_make_one_session() {
+    let (_dir, store) = store();
+    let results: Vec<Result<PathBuf, SessionError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let mut s = Session::new("m", "p");
+                    s.id = format!("20260101-000000-{i:04x}");
+                    s.name = Some("foo".into());
+                    store.create(&mut s)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, SessionError::NameTaken { .. }))
+    );
+    assert!(store.resolve("foo").is_ok(), "one session has the name");
+}
+
+#[test]
+fn a_lock_is_waited_for_within_the_time_given() {
+    let (_dir, store) = store();
+    let held = store.lock("20260101-000000-0001").unwrap();
+    let err = store.lock("20260101-000000-0001").unwrap_err();
+    let message = SessionError::from(err).to_string();
+    assert!(
+        message.contains("in use by another conductor")
+            && message.contains(&format!("(pid {})", std::process::id())),
+        "{message}"
+    );
+    let waiter = std::thread::spawn({
+        let store = store.clone();
+        move || store.lock_within("20260101-000000-0001", Duration::from_secs(5))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    drop(held);
+    assert!(waiter.join().unwrap().is_ok());
+}
