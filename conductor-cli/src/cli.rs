@@ -451,6 +451,9 @@ pub enum SessionsCommand {
         /// Write to FILE (created user-only) instead of stdout
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Name a conversation (names are unique)
     Rename {
@@ -463,7 +466,7 @@ pub enum SessionsCommand {
     /// Delete conversations
     #[command(visible_alias = "remove")]
     Rm {
-        /// The sessions: ids, id prefixes or names
+        /// The sessions: ids, names, or id prefixes of at least 8 characters
         #[arg(
             value_name = "ID|NAME",
             required_unless_present = "all",

@@ -83,6 +83,8 @@ pub enum Failure {
     Core(Error),
     /// Bad input on the command line or stdin.
     Usage(String),
+    /// Bad input, with a hint of its own (instead of `see conductor --help`).
+    UsageHint(String, String),
     /// Stopped by a signal.
     Interrupted(Signal),
     /// Anything else (runtime start-up, a helper process).
@@ -110,7 +112,7 @@ impl Failure {
     pub fn code(&self) -> u8 {
         match self {
             Self::Core(err) => core_code(err),
-            Self::Usage(_) => USAGE,
+            Self::Usage(_) | Self::UsageHint(..) => USAGE,
             Self::Interrupted(signal) => signal.exit_code(),
             Self::Other(_) | Self::Output(_) => OTHER,
             Self::Closed => 0,
@@ -135,7 +137,7 @@ impl Failure {
                 Error::Personality(_) => "personality",
                 _ => "error",
             },
-            Self::Usage(_) => "usage",
+            Self::Usage(_) | Self::UsageHint(..) => "usage",
             Self::Interrupted(_) => "interrupted",
             Self::Other(_) => "other",
             Self::Output(_) => "output",
@@ -148,7 +150,7 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Self::Core(err) => crate::output::message_text(err),
-            Self::Usage(m) | Self::Other(m) => m.clone(),
+            Self::Usage(m) | Self::UsageHint(m, _) | Self::Other(m) => m.clone(),
             Self::Interrupted(signal) => format!("interrupted ({})", signal.name()),
             Self::Output(m) => format!("cannot write the output: {m}"),
             Self::Closed => "stdout closed".to_owned(),
@@ -160,6 +162,7 @@ impl Failure {
     pub fn json(&self) -> serde_json::Value {
         let hint = match self {
             Self::Core(err) => crate::output::hint_text(err),
+            Self::UsageHint(_, hint) => Some(hint.clone()),
             _ => None,
         };
         serde_json::json!({

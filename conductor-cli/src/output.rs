@@ -193,6 +193,7 @@ pub fn print_failure(failure: &Failure) {
     let (message, hint) = match failure {
         Failure::Core(err) => (message_text(err), hint_text(err)),
         Failure::Usage(message) => (message.clone(), Some("see `conductor --help`".to_owned())),
+        Failure::UsageHint(message, hint) => (message.clone(), Some(hint.clone())),
         Failure::Interrupted(signal) => (format!("interrupted ({})", signal.name()), None),
         Failure::Other(message) => (message.clone(), None),
         Failure::Output(message) => (format!("cannot write the output: {message}"), None),

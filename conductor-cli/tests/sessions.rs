@@ -311,7 +311,10 @@ async fn a_session_open_elsewhere_is_not_continued_nor_removed() {
     let out = env.run(&["ask", "-c", "more"]).await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("open in another window"),
+        stderr(&out).contains(&format!(
+            "is in use by another conductor (pid {})",
+            std::process::id()
+        )),
         "{}",
         stderr(&out)
     );
@@ -688,4 +691,354 @@ impl Drop for TmuxServer {
             .args(["-S", self.0.to_str().unwrap_or_default(), "kill-server"])
             .output();
     }
+}
+
+/// The roles and texts of every chat request the stand-in received, system messages included.
+fn all_sent(env: &Env) -> Vec<Vec<(String, String)>> {
+    env.ollama
+        .requests_to("/api/chat")
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["role"].as_str().unwrap().to_owned(),
+                        m["content"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_without_personality_goes_on_without_one() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["ok"]);
+    env.ok(&["ask", "--no-personality", "q1"]).await;
+    env.ok(&["ask", "-c", "q2"]).await;
+    env.ok(&["ask", "-c", "--system", "be brief", "q3"]).await;
+    let sent = all_sent(&env);
+    assert_eq!(sent[0], pairs(&[("user", "q1")]), "no system message");
+    assert_eq!(
+        sent[1],
+        pairs(&[("user", "q1"), ("assistant", "ok"), ("user", "q2")]),
+        "still none: the configured personality does not come back"
+    );
+    assert_eq!(sent[2][0], ("system".to_owned(), "be brief".to_owned()));
+    let session = &env.sessions()[0];
+    assert_eq!(session.personality, "");
+    // Naming one brings a personality back, from then on.
+    env.ok(&["ask", "-c", "-p", "yollayah", "q4"]).await;
+    let last = env.last_sent();
+    assert!(
+        last[0].0 == "system" && last[0].1.contains("Yollayah"),
+        "{last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_c_reads_the_conversation_once_it_holds_its_lock() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["ok"]);
+    env.ok(&["ask", "q1"]).await;
+    let store = env.store();
+    let id = env.sessions()[0].id.clone();
+    // Another conductor holds the conversation and is about to save a turn.
+    let held = store.lock(&id).unwrap();
+    let mut cmd = env.cmd(&["ask", "-c", "q3"]);
+    let child = tokio::task::spawn_blocking(move || {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    });
+    // Long enough for `ask -c` to have found the conversation and be waiting for its lock.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mut other = store.load(&id).unwrap();
+    other.record(
+        &[Message::user("q2"), Message::assistant("from elsewhere")],
+        "llama3.2:3b",
+        "yollayah",
+    );
+    store.save(&other).unwrap();
+    drop(held);
+    let out = child.await.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.last_sent()[1..],
+        pairs(&[
+            ("user", "q1"),
+            ("assistant", "ok"),
+            ("user", "q2"),
+            ("assistant", "from elsewhere"),
+            ("user", "q3")
+        ]),
+        "the turn saved meanwhile is continued"
+    );
+    let saved: Vec<String> = store
+        .load(&id)
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(saved, ["q1", "ok", "q2", "from elsewhere", "q3", "ok"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_read_as_ids_are_refused() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["ok"]);
+    for name in ["2026", "20261130-17", "20261130-notes"] {
+        let out = env.run(&["ask", "--session", name, "q"]).await;
+        assert_eq!(code(&out), 2, "{name}");
+        let message = stderr(&out);
+        assert!(message.contains("reads as a session id"), "{message}");
+        assert!(!message.contains("conductor --help"), "{message}");
+    }
+    env.ok(&["ask", "q"]).await;
+    let id = env.sessions()[0].id.clone();
+    let out = env.run(&["sessions", "rename", &id, "42"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(env.sessions()[0].name, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_asks_never_give_one_name_to_two_sessions() {
+    let env = Env::new().await;
+    // Every answer waits, so that all the runs look the name up before any saves.
+    env.ollama.set_default_reply(
+        Reply::tokens(&["ok"]).first_byte_delay(std::time::Duration::from_millis(400)),
+    );
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            let mut cmd = env.cmd(&["ask", "--session", "foo", &format!("q{i}")]);
+            tokio::task::spawn_blocking(move || {
+                cmd.stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut warnings = 0;
+    for run in runs {
+        let out = run.await.unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        if stderr(&out).contains("the name 'foo' was taken meanwhile") {
+            warnings += 1;
+        }
+    }
+    let sessions = env.sessions();
+    let named: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.name.as_deref() == Some("foo"))
+        .collect();
+    assert_eq!(named.len(), 1, "{sessions:?}");
+    assert_eq!(warnings, sessions.len() - 1, "each other run said so");
+    let messages: usize = sessions.iter().map(|s| s.messages.len()).sum();
+    assert_eq!(messages, 8, "no question or answer lost");
+    assert_eq!(env.store().resolve("foo").unwrap().id(), named[0].id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_the_server_refused_is_kept_and_sent_again() {
+    let env = Env::new().await;
+    env.ollama
+        .push_reply(Reply::status(500, "llama runner process has terminated"));
+    let out = env.run(&["ask", "long document"]).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let session = &env.sessions()[0];
+    assert_eq!(session.messages.len(), 1);
+    assert_eq!(session.messages[0].content, "long document");
+    assert!(session.messages[0].unanswered);
+    let shown = env.ok(&["sessions", "show", &session.id]).await;
+    assert!(shown.contains("[not answered"), "{shown}");
+
+    env.ollama.reply_with(&["summary"]);
+    env.ok(&["ask", "-c", "summarize it"]).await;
+    assert_eq!(
+        env.last_sent()[1..],
+        pairs(&[("user", "long document\n\nsummarize it")]),
+        "joined: questions and answers still alternate"
+    );
+    let session = env.store().load(&session.id).unwrap();
+    assert_eq!(session.messages.len(), 3);
+    env.ok(&["ask", "-c", "thanks"]).await;
+    assert_eq!(
+        env.last_sent()[1..],
+        pairs(&[
+            ("user", "long document\n\nsummarize it"),
+            ("assistant", "summary"),
+            ("user", "thanks")
+        ])
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_the_first_token_keeps_the_question() {
+    use std::io::Write as _;
+    let env = Env::new().await;
+    // The model "loads" for as long as the test likes: no answer at all.
+    env.ollama.push_fault("/api/chat", Fault::NoResponse);
+    let mut cmd = env.cmd(&["ask", "-"]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a long piped document").unwrap();
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.ollama.requests_to("/api/chat").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never asked");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let session = &env.sessions()[0];
+    assert_eq!(session.messages.len(), 1);
+    assert_eq!(session.messages[0].content, "a long piped document");
+    assert!(session.messages[0].unanswered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_never_replaces_a_file_without_force() {
+    let env = Env::new().await;
+    let store = env.store();
+    saved(
+        &store,
+        "20260101-000000-aaaa",
+        "2026-01-01T10:00:00Z",
+        "Code?",
+    );
+    let to = env.home.path().join("notes.md");
+    std::fs::write(&to, "my notes").unwrap();
+    let out = env
+        .run(&["sessions", "export", "20260101", "-o", to.to_str().unwrap()])
+        .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("notes.md exists") && message.contains("--force"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read_to_string(&to).unwrap(), "my notes");
+    let out = env
+        .run(&[
+            "sessions",
+            "export",
+            "20260101",
+            "-o",
+            to.to_str().unwrap(),
+            "--force",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(&to)
+            .unwrap()
+            .starts_with("# Code?\n")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&to).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "replaced by a private file");
+    }
+    let left: Vec<String> = std::fs::read_dir(env.home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let out = env
+        .run(&["sessions", "export", "20260101", "--force"])
+        .await;
+    assert_eq!(code(&out), 2, "--force needs -o");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm_needs_a_name_a_whole_id_or_eight_characters_of_one() {
+    let env = Env::new().await;
+    let store = env.store();
+    let a = saved(&store, "20260101-000000-aaaa", "2026-01-01T10:00:00Z", "a");
+    let b = saved(&store, "20270102-000000-bbbb", "2027-01-02T10:00:00Z", "b");
+    let mut c = saved(&store, "20280103-000000-cccc", "2028-01-03T10:00:00Z", "c");
+    c.name = Some("cee".into());
+    store.save(&c).unwrap();
+    for short in ["2027", "2", "2027010"] {
+        let out = env.run(&["sessions", "rm", short]).await;
+        assert_eq!(code(&out), 2, "{short}");
+        let message = stderr(&out);
+        if short != "2" {
+            assert!(
+                message.contains("at least 8 characters")
+                    && message.contains(&format!("conductor sessions rm {}", b.id)),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(store.list().unwrap().len(), 3, "nothing deleted");
+    // Other verbs keep short prefixes.
+    env.ok(&["sessions", "show", "2027"]).await;
+    assert_eq!(
+        env.ok(&["sessions", "rm", "20270102"]).await,
+        format!("removed {}\n", b.id)
+    );
+    assert_eq!(
+        env.ok(&["sessions", "rm", &a.id]).await,
+        format!("removed {}\n", a.id)
+    );
+    assert_eq!(
+        env.ok(&["sessions", "rm", "cee"]).await,
+        format!("removed {} (cee)\n", c.id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_mistakes_say_where_the_ids_are() {
+    let env = Env::new().await;
+    let store = env.store();
+    saved(&store, "20260101-000000-aaaa", "2026-01-01T10:00:00Z", "a");
+    saved(&store, "20260101-000000-aabb", "2026-01-01T11:00:00Z", "b");
+    for query in ["nothing", "20260101"] {
+        let out = env.run(&["sessions", "show", query]).await;
+        assert_eq!(code(&out), 2);
+        let message = stderr(&out);
+        assert!(
+            message.contains("hint: ") && message.contains("`conductor sessions list` shows ids"),
+            "{message}"
+        );
+        assert!(!message.contains("conductor --help"), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cut_at_the_token_limit_names_the_option_for_one_question() {
+    let env = Env::new().await;
+    env.ollama
+        .push_reply(Reply::tokens(&["cut"]).done_reason("length"));
+    let out = env.run(&["ask", "-o", "num_predict=1", "q"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("cut at the token limit (num_predict 1)")
+            && message.contains("-o num_predict=N"),
+        "{message}"
+    );
 }

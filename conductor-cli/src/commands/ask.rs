@@ -15,6 +15,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use super::conversation::{Asked, Conversation};
 use crate::cli::{AskArgs, GlobalArgs};
 use crate::exit::{Failure, stop_signal};
 use crate::output::{self, for_terminal, paint, style};
@@ -33,6 +34,9 @@ struct Outcome {
     metrics: Option<TokenTiming>,
     residency: Option<RunningModel>,
     warnings: Vec<String>,
+    /// The conversation, with this run's messages recorded but not yet written: saved once
+    /// everything is printed, so that the user never waits for the disk before the answer.
+    conversation: Option<Conversation>,
 }
 
 /// Runs the command. With `--json` every outcome, failures included, prints one JSON object.
@@ -40,16 +44,22 @@ pub async fn run(global: &GlobalArgs, args: AskArgs) -> Result<ExitCode, Failure
     let json = args.json;
     let mut outcome = Outcome::default();
     let result = ask(global, args, &mut outcome).await;
-    if !json {
+    if !json || matches!(result, Err(Failure::Closed)) {
+        save(&mut outcome);
         return result;
     }
-    let failure = result.as_ref().err();
-    if matches!(failure, Some(Failure::Closed)) {
-        return result;
-    }
-    let object = json_report(&outcome, failure);
-    output::outln!("{object:#}")?;
+    let object = json_report(&outcome, result.as_ref().err());
+    let printed = output::outln!("{object:#}");
+    save(&mut outcome);
+    printed?;
     result.map_err(|failure| Failure::Reported(Box::new(failure)))
+}
+
+/// Writes what the run recorded in its conversation (after the output: see [`Outcome`]).
+fn save(outcome: &mut Outcome) {
+    if let Some(conversation) = &mut outcome.conversation {
+        conversation.save();
+    }
 }
 
 async fn ask(
@@ -84,7 +94,7 @@ async fn ask(
     if args.system.is_some() {
         sources.flags.system.clone_from(&args.system);
     }
-    let mut conversation = super::conversation::Conversation::open(&args)?;
+    let conversation = outcome.conversation.insert(Conversation::open(&args)?);
     conversation.apply(&mut sources);
     let config = LoadedConfig::load(sources)?;
     crate::output::set_backend(config.settings.backend);
@@ -94,6 +104,7 @@ async fn ask(
         chat.disable_personality();
     }
     conversation.restore(&mut chat);
+    let sent_prompt = conversation.question(&prompt).into_owned();
     let model = chat.model().to_owned();
     outcome.model = Some(model.clone());
     outcome.personality = chat.personality().map(|p| p.name().to_string());
@@ -106,18 +117,22 @@ async fn ask(
     });
     let mut interrupt = std::pin::pin!(stop_signal());
     let metrics = outcome.metrics.insert(TokenTiming::start());
-    let mut turn = tokio::select! {
-        signal = &mut interrupt => {
-            if let Some(s) = &spinner { s.finish_and_clear(); }
-            return Err(Failure::Interrupted(signal));
-        }
-        turn = chat.send(&prompt) => match turn {
-            Ok(turn) => turn,
-            Err(err) => {
-                if let Some(s) = &spinner { s.finish_and_clear(); }
-                return Err(err.into());
+    // Who is asked, for a question that gets no answer (the chat is borrowed while it sends).
+    let asked = Asked::of(&chat);
+    let mut turn = match tokio::select! {
+        signal = &mut interrupt => Err(Failure::Interrupted(signal)),
+        turn = chat.send(&sent_prompt) => turn.map_err(Failure::from),
+    } {
+        Ok(turn) => turn,
+        Err(failure) => {
+            if let Some(s) = &spinner {
+                s.finish_and_clear();
             }
-        },
+            // Stopped before the chat took the question (the model loading, a refusal, an
+            // unreachable server): the question is kept, for `ask -c`, marked unanswered.
+            conversation.record_unanswered(&asked, &prompt);
+            return Err(failure);
+        }
     };
 
     let mut failure: Option<Failure> = None;
@@ -205,6 +220,8 @@ async fn ask(
     if !args.json && !outcome.answer.is_empty() && !outcome.answer.ends_with('\n') {
         write_text(&mut stdout, "\n")?;
     }
+    // Every byte of the answer is flushed (write_text flushes); the conversation is written
+    // after the command's last output (see `run`).
     drop(stdout);
 
     let cut_by_length = outcome
@@ -217,7 +234,9 @@ async fn ask(
             |n| format!("num_predict {n}"),
         );
         let note = format!(
-            "the answer was cut at the token limit ({limit}); raise num_predict under [options] in conductor.toml for longer answers"
+            "the answer was cut at the token limit ({limit}); for longer answers raise num_predict \
+             under [options] in conductor.toml, or for one question pass `-o num_predict=N` \
+             (-1: no limit)"
         );
         if !args.json {
             output::warn(&note);

@@ -30,7 +30,8 @@ pub fn run(args: SessionsArgs) -> Result<ExitCode, Failure> {
             session,
             md: _,
             output,
-        } => export(&store, &session, output.as_deref()),
+            force,
+        } => export(&store, &session, output.as_deref(), force),
         SessionsCommand::Rename { session, name } => rename(&store, &session, &name),
         SessionsCommand::Rm {
             sessions,
@@ -224,6 +225,9 @@ fn show(store: &SessionStore, query: &str, json: bool) -> Result<ExitCode, Failu
         if message.incomplete {
             outln!("[incomplete: the answer was cut short]")?;
         }
+        if message.unanswered {
+            outln!("[not answered: sent again with the next question]")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -247,7 +251,21 @@ fn utc_time(rfc3339: &str) -> String {
     }
 }
 
-fn export(store: &SessionStore, query: &str, to: Option<&Path>) -> Result<ExitCode, Failure> {
+fn export(
+    store: &SessionStore,
+    query: &str,
+    to: Option<&Path>,
+    force: bool,
+) -> Result<ExitCode, Failure> {
+    if let Some(path) = to
+        && !force
+        && std::fs::symlink_metadata(path).is_ok()
+    {
+        return Err(Failure::UsageHint(
+            format!("{} exists", path.display()),
+            "add --force to replace it, or give another -o FILE".to_owned(),
+        ));
+    }
     let (session, _) = load(store, query)?;
     let markdown = markdown(&session);
     match to {
@@ -259,8 +277,16 @@ fn export(store: &SessionStore, query: &str, to: Option<&Path>) -> Result<ExitCo
             ))?;
         }
         Some(path) => {
-            write_private(path, markdown.as_bytes())
-                .map_err(|e| Failure::other(format!("cannot write {}: {e}", path.display())))?;
+            write_private(path, markdown.as_bytes(), force).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Failure::UsageHint(
+                        format!("{} exists", path.display()),
+                        "add --force to replace it, or give another -o FILE".to_owned(),
+                    )
+                } else {
+                    Failure::other(format!("cannot write {}: {e}", path.display()))
+                }
+            })?;
             errln!("exported {} to {}", session.id, path.display());
         }
     }
@@ -309,6 +335,9 @@ pub fn markdown(session: &Session) -> String {
         if message.incomplete {
             out.push_str("\n*(This answer was cut short.)*\n");
         }
+        if message.unanswered {
+            out.push_str("\n*(This question got no answer.)*\n");
+        }
     }
     out
 }
@@ -344,22 +373,60 @@ fn open_fence(text: &str) -> Option<String> {
     open
 }
 
+/// Writes `bytes` to `path` as a whole or not at all: a user-only temporary file beside it,
+/// fsynced, then renamed over `path` (`replace`) or hard-linked to it (which fails with
+/// `AlreadyExists` if a file appeared meanwhile: never replaced without `--force`).
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+    // Unique to this process: created exclusively below, so never someone else's file.
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(
+        ".{file_name}.{}-{nanos:08x}.tmp",
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = create_private(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        if replace {
+            std::fs::rename(&tmp, path)
+        } else {
+            std::fs::hard_link(&tmp, path)
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.flush()
+        .open(path)
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 fn rename(store: &SessionStore, query: &str, name: &str) -> Result<ExitCode, Failure> {
@@ -391,6 +458,7 @@ fn remove(
         let mut found: Vec<Listed> = Vec::new();
         for query in queries {
             let listed = store.resolve(query).map_err(failure)?;
+            refuse_short_prefix(query, &listed)?;
             if !found.iter().any(|f| f.id() == listed.id()) {
                 found.push(listed);
             }
@@ -420,6 +488,26 @@ fn remove(
             Err(Failure::other(format!("{n} sessions were not removed")))
         }
     }
+}
+
+/// The shortest id prefix `rm` accepts: deleting needs more than a digit or two.
+const RM_PREFIX_MIN: usize = 8;
+
+/// `rm` takes a full id, a name, or an id prefix of at least [`RM_PREFIX_MIN`] characters.
+fn refuse_short_prefix(query: &str, listed: &Listed) -> Result<(), Failure> {
+    let exact = listed.id() == query || listed.name() == Some(query);
+    if exact || query.chars().count() >= RM_PREFIX_MIN {
+        return Ok(());
+    }
+    Err(Failure::UsageHint(
+        format!(
+            "'{}' is only the start of the id {}: `sessions rm` needs the whole id, the name, or at \
+             least {RM_PREFIX_MIN} characters of the id",
+            one_line(query),
+            listed.id()
+        ),
+        format!("to delete it: conductor sessions rm {}", listed.id()),
+    ))
 }
 
 #[cfg(test)]
