@@ -794,17 +794,25 @@ async fn ask_c_reads_the_conversation_once_it_holds_its_lock() {
 async fn names_that_read_as_ids_are_refused() {
     let env = Env::new().await;
     env.ollama.reply_with(&["ok"]);
+    // Read as ids that match nothing, not as new names.
     for name in ["2026", "20261130-17", "20261130-notes"] {
         let out = env.run(&["ask", "--session", name, "q"]).await;
         assert_eq!(code(&out), 2, "{name}");
         let message = stderr(&out);
-        assert!(message.contains("reads as a session id"), "{message}");
-        assert!(!message.contains("conductor --help"), "{message}");
+        assert!(
+            message.contains(&format!("no session '{name}'"))
+                && message.contains("`conductor sessions list` shows ids"),
+            "{message}"
+        );
     }
+    assert!(env.sessions().is_empty());
     env.ok(&["ask", "q"]).await;
     let id = env.sessions()[0].id.clone();
     let out = env.run(&["sessions", "rename", &id, "42"]).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("reads as a session id"), "{message}");
+    assert!(!message.contains("conductor --help"), "{message}");
     assert_eq!(env.sessions()[0].name, None);
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use conductor_core::config::ConfigSources;
 use conductor_core::session::{
-    Listed, Origin, Session, SessionError, SessionLock, SessionStore, validate_name,
+    Listed, Origin, Session, SessionError, SessionLock, SessionStore, looks_like_id, validate_name,
 };
 use conductor_core::{Chat, Message, Role};
 
@@ -88,6 +88,10 @@ impl Conversation {
                         conductor_core::text::one_line(&damaged.reason),
                         damaged.path.display()
                     )));
+                }
+                Err(SessionError::NotFound(_)) if looks_like_id(query) => {
+                    // A mistyped id, not a new name.
+                    return Err(failure(SessionError::NotFound(query.clone())));
                 }
                 Err(SessionError::NotFound(_)) => {
                     validate_name(query).map_err(failure)?;

@@ -396,9 +396,10 @@ pub fn validate_name(name: &str) -> Result<(), SessionError> {
     }
 }
 
-/// True for text an id lookup could match: only digits and dashes (`2026`, `20261130-17`),
-/// or the date part of an id and a dash (`20261130-notes`).
-fn looks_like_id(name: &str) -> bool {
+/// True for text an id lookup could match, so never a name: only digits and dashes (`2026`,
+/// `20261130-17`), or the date part of an id and a dash (`20261130-notes`).
+#[must_use]
+pub fn looks_like_id(name: &str) -> bool {
     let bytes = name.as_bytes();
     let all_digits_and_dashes = bytes.iter().all(|b| b.is_ascii_digit() || *b == b'-');
     let dated = bytes.len() > 8
