@@ -878,3 +878,60 @@ async fn completions_print_the_dynamic_script_or_the_static_one() {
         stdout(&env.run(&["completions", "bash"]).await)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Review fixes
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_before_the_subcommand_are_limited_to_the_groups_it_takes() {
+    let env = Env::new().await;
+    let host = env.ollama.host();
+    for (args, flag, command) in [
+        (vec!["-m", "x", "ps"], "-m/--model", "`conductor ps`"),
+        (
+            vec!["-p", "nope", "--host", &host, "ps"],
+            "-p/--personality",
+            "`conductor ps`",
+        ),
+        (
+            vec!["--gpu-policy", "off", "personality", "list"],
+            "--gpu-policy",
+            "`conductor personality list`",
+        ),
+        (
+            vec!["--host", &host, "config", "path"],
+            "--host",
+            "`conductor config path`",
+        ),
+        (
+            vec!["--log", "debug", "sessions", "list"],
+            "--log",
+            "`conductor sessions`",
+        ),
+    ] {
+        let out = run_with(env.bare(&args), None).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(flag) && err.contains(command),
+            "{args:?}: {err}"
+        );
+    }
+    // After the subcommand, clap says the same.
+    let out = run_with(env.bare(&["ps", "-m", "x"]), None).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // The groups a subcommand takes still work before it.
+    let out = run_with(env.bare(&["--host", &host, "ps"]), None).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&["-p", "yollayah", "personality", "show"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_refuses_an_unknown_theme() {
+    let env = Env::new().await;
+    let out = env.run(&["chat", "--theme", "purple"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("purple") && err.contains("dark"), "{err}");
+}
