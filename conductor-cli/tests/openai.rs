@@ -380,3 +380,32 @@ fn find_rows(value: &serde_json::Value) -> Vec<&serde_json::Value> {
         _ => Vec::new(),
     }
 }
+
+#[tokio::test]
+async fn model_management_commands_are_usage_errors_that_say_what_to_use() {
+    let env = Env::new().await;
+    for args in [
+        vec!["ps"],
+        vec!["stop", "m"],
+        vec!["show", "m"],
+        vec!["pull", "m"],
+    ] {
+        let out = env.run(&args).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("`conductor {}` needs model management", args[0]))
+                && err.contains("OpenAI-compatible backend")
+                && err.contains("--backend ollama"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = env.run(&["ps", "--json"]).await;
+    assert_eq!(code(&out), 2);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"]["kind"], "usage");
+    assert_eq!(json["error"]["exit_code"], 2);
+    // Its model list still works.
+    let out = env.run(&["models"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
