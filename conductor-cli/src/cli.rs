@@ -14,7 +14,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    success (also when the reader of stdout goes away, as with `| head`)
   1    the output could not be written (e.g. a full disk)
-  2    usage error (bad flag or argument, unreadable input)
+  2    usage error (bad flag or argument, unreadable input, or a command the backend cannot do:
+       ps/stop/show/pull on an OpenAI-compatible server)
   3    the model is not fully on the GPU under the `enforce` policy, or GPU memory ran out
   4    Ollama unreachable, an HTTP error, or an answer cut short
   5    model not found on the server
