@@ -167,7 +167,8 @@ fn ignored_options(options: &RunnerOptions, request: &ChatRequest) -> Vec<String
             ("think", request.think.is_some()),
         ]
         .into_iter()
-        .filter_map(|(name, set)| set.then(|| name.to_owned())),
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name.to_owned()),
     );
     ignored
 }
@@ -193,7 +194,8 @@ impl OpenAiBackend {
             ("num_predict", options.num_predict.is_some_and(|n| n < 0)),
         ]
         .into_iter()
-        .filter_map(|(name, set)| set.then(|| name.to_owned()))
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name.to_owned())
         .chain(options.extra.keys().cloned())
         .collect()
     }
