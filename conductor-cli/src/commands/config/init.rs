@@ -89,16 +89,18 @@ fn write_atomically(target: &Path, contents: &[u8], replace: bool) -> std::io::R
         if replace {
             std::fs::rename(&temp, target)
         } else {
-            std::fs::hard_link(&temp, target).map_err(|err| {
-                if err.kind() == std::io::ErrorKind::AlreadyExists {
-                    std::io::Error::new(
+            match std::fs::hard_link(&temp, target) {
+                Ok(()) => Ok(()),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(std::io::Error::new(
                         err.kind(),
                         "it appeared meanwhile; not overwriting it (add --force to replace it)",
-                    )
-                } else {
-                    err
+                    ))
                 }
-            })
+                // A file system without hard links (FAT, some network mounts): create the
+                // file itself, never over an existing one; a failed write removes it.
+                Err(_) => write_new(target, contents),
+            }
         }
     });
     // After a rename there is nothing left to remove; after a link, or a failure, the
@@ -113,7 +115,8 @@ fn write_atomically(target: &Path, contents: &[u8], replace: bool) -> std::io::R
     Ok(())
 }
 
-/// Creates `path` (never over an existing one), user-only, writes `contents` and syncs it.
+/// Creates `path` (never over an existing one), user-only, writes `contents` and syncs it; a
+/// write that fails removes the file it created.
 fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -123,5 +126,10 @@ fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    file.write_all(contents).and_then(|()| file.sync_all())
+    let written = file.write_all(contents).and_then(|()| file.sync_all());
+    if written.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
