@@ -6,13 +6,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use flags::{AllFlags, BackendArg, CommonFlags, GlobalArgs, PersonalityFlags, ServerFlags};
+pub use flags::{
+    AllFlags, BackendArg, CommonFlags, GlobalArgs, Groups, PersonalityFlags, ServerFlags,
+};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success (also when the reader of stdout goes away, as with `| head`)
   1    the output could not be written (e.g. a full disk)
-  2    usage error (bad flag or argument, unreadable input)
+  2    usage error (bad flag or argument, unreadable input, or a command the backend cannot do:
+       ps/stop/show/pull on an OpenAI-compatible server)
   3    the model is not fully on the GPU under the `enforce` policy, or GPU memory ran out
   4    Ollama unreachable, an HTTP error, or an answer cut short
   5    model not found on the server
@@ -39,6 +42,27 @@ impl Cli {
     pub fn flags(&self) -> GlobalArgs {
         self.command.flags().or(self.before.flags())
     }
+
+    /// Refuses an option given before the subcommand that the subcommand does not take (as
+    /// clap refuses it after): `conductor -m x ps` is the usage error `ps -m x` is.
+    ///
+    /// # Errors
+    /// [`Failure::Usage`] naming the first such flag, the subcommand and what it takes.
+    pub fn check_flags_before(&self) -> Result<(), crate::exit::Failure> {
+        let (name, groups) = self.command.groups();
+        let Some(flag) = self.before.outside(groups).into_iter().next() else {
+            return Ok(());
+        };
+        let takes = groups.flag_names();
+        let takes = if takes.is_empty() {
+            "it takes none of the global options".to_owned()
+        } else {
+            format!("it takes {}", takes.join(", "))
+        };
+        Err(crate::exit::Failure::Usage(format!(
+            "{flag} does not apply to `conductor {name}` ({takes})"
+        )))
+    }
 }
 
 impl Command {
@@ -56,6 +80,38 @@ impl Command {
             Self::Personality(PersonalityCommand::List { json, .. }) => *json,
             Self::Sessions(args) => args.wants_json(),
             _ => false,
+        }
+    }
+
+    /// The subcommand's name (with its parent's, as `gpu verify`) and the option groups it
+    /// takes: the same ones after it as before it.
+    pub fn groups(&self) -> (&'static str, Groups) {
+        match self {
+            Self::Ask(_) => ("ask", Groups::ALL),
+            Self::Chat(_) => ("chat", Groups::ALL),
+            Self::Bench(_) => ("bench", Groups::ALL),
+            Self::Doctor { .. } => ("doctor", Groups::ALL),
+            Self::Gpu(GpuCommand::Verify { .. }) => ("gpu verify", Groups::ALL),
+            Self::Gpu(GpuCommand::Status { .. }) => ("gpu status", Groups::ALL),
+            Self::Gpu(GpuCommand::Forget { .. }) => ("gpu forget", Groups::ALL),
+            Self::Config(ConfigCommand::Show { .. }) => ("config show", Groups::ALL),
+            Self::Config(ConfigCommand::Path { .. }) => ("config path", Groups::COMMON),
+            Self::Config(ConfigCommand::Init { .. }) => ("config init", Groups::COMMON),
+            Self::Models(_) => ("models", Groups::SERVER),
+            Self::Ps(_) => ("ps", Groups::SERVER),
+            Self::Show(_) => ("show", Groups::SERVER),
+            Self::Stop { .. } => ("stop", Groups::SERVER),
+            Self::Pull { .. } => ("pull", Groups::SERVER),
+            Self::Personality(PersonalityCommand::List { .. }) => {
+                ("personality list", Groups::PERSONALITY)
+            }
+            Self::Personality(PersonalityCommand::Show { .. }) => {
+                ("personality show", Groups::PERSONALITY)
+            }
+            Self::Sessions(_) => ("sessions", Groups::NONE),
+            Self::Completions { .. } => ("completions", Groups::NONE),
+            Self::Measure { .. } => ("__measure", Groups::NONE),
+            Self::RawChat { .. } => ("__raw-chat", Groups::NONE),
         }
     }
 

@@ -103,6 +103,27 @@ impl Failure {
         Self::Other(message.into())
     }
 
+    /// For `.server().map_err(..)`: a command that manages models (`ps`, `stop`, `show`,
+    /// `pull`) asked of a backend without model management is a usage error (exit 2) that
+    /// says what to use instead; any other error stays as it is.
+    pub fn model_management(command: &'static str) -> impl FnOnce(Error) -> Self {
+        move |err| match err {
+            Error::Unsupported { endpoint, .. } => {
+                let backend = if crate::output::backend() == conductor_core::BackendKind::OpenAi {
+                    "the OpenAI-compatible backend"
+                } else {
+                    "this backend"
+                };
+                Self::Usage(format!(
+                    "`conductor {command}` needs model management, which {backend} at {endpoint} \
+                     does not have: run it against Ollama (`--backend ollama --host ADDRESS`), \
+                     or use the server's own tools (`conductor models` still lists its models)"
+                ))
+            }
+            other => Self::Core(other),
+        }
+    }
+
     /// The documented exit code.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code())

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    cli.check_flags_before()?;
     // The bench's helpers run bare: no logging, no shared runtime.
     match &cli.command {
         Command::Measure { command } => return commands::bench::measure_main(command),

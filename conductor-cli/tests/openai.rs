@@ -380,3 +380,90 @@ fn find_rows(value: &serde_json::Value) -> Vec<&serde_json::Value> {
         _ => Vec::new(),
     }
 }
+
+#[tokio::test]
+async fn model_management_commands_are_usage_errors_that_say_what_to_use() {
+    let env = Env::new().await;
+    for args in [
+        vec!["ps"],
+        vec!["stop", "m"],
+        vec!["show", "m"],
+        vec!["pull", "m"],
+    ] {
+        let out = env.run(&args).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("`conductor {}` needs model management", args[0]))
+                && err.contains("OpenAI-compatible backend")
+                && err.contains("--backend ollama"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = env.run(&["ps", "--json"]).await;
+    assert_eq!(code(&out), 2);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"]["kind"], "usage");
+    assert_eq!(json["error"]["exit_code"], 2);
+    // Its model list still works.
+    let out = env.run(&["models"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn options_the_server_does_not_take_are_warned_of_once_each() {
+    let env = Env::new().await;
+    env.server.push(OpenAiReply::tokens(&["ok"]));
+    let out = env
+        .run(&[
+            "ask",
+            "-o",
+            "num_ctx=8192",
+            "-o",
+            "top_k=5",
+            "-o",
+            "mirostat=2",
+            "-o",
+            "temperature=0.3",
+            "-o",
+            "num_ctx=4096",
+            "Hi",
+        ])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    for name in ["num_ctx", "top_k", "mirostat"] {
+        assert_eq!(
+            err.matches(&format!("-o {name}: not sent")).count(),
+            1,
+            "{name}: {err}"
+        );
+    }
+    assert!(!err.contains("temperature"), "{err}");
+    let body = env
+        .server
+        .requests_to("/v1/chat/completions")
+        .pop()
+        .unwrap()
+        .json
+        .unwrap();
+    assert_eq!(body["temperature"], 0.3);
+    assert!(body.get("mirostat").is_none() && body.get("top_k").is_none());
+    // Ollama takes them all: no warning.
+    let ollama = conductor_tests::StandIn::start().await;
+    ollama.reply_with(&["ok"]);
+    let mut cmd = clean_command(env.home.path());
+    cmd.env("OLLAMA_HOST", ollama.host()).args([
+        "ask",
+        "-m",
+        "tiny",
+        "-o",
+        "mirostat=2",
+        "-o",
+        "top_k=5",
+        "Hi",
+    ]);
+    let out = env.run_cmd(cmd).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not sent"), "{}", stderr(&out));
+}

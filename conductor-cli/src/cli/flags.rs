@@ -109,6 +109,75 @@ pub struct CommonFlags {
     pub common: CommonArgs,
 }
 
+/// Which option groups a subcommand takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Groups {
+    /// `--backend`, `--host`.
+    pub server: bool,
+    /// `-m`, `--gpu-policy`, `--num-ctx`, `--keep-alive`.
+    pub model: bool,
+    /// `-p`.
+    pub personality: bool,
+    /// `--config`, `--log`.
+    pub common: bool,
+}
+
+impl Groups {
+    /// Every group ([`AllFlags`]).
+    pub const ALL: Self = Self {
+        server: true,
+        model: true,
+        personality: true,
+        common: true,
+    };
+    /// [`ServerFlags`].
+    pub const SERVER: Self = Self {
+        server: true,
+        model: false,
+        personality: false,
+        common: true,
+    };
+    /// [`PersonalityFlags`].
+    pub const PERSONALITY: Self = Self {
+        server: false,
+        model: false,
+        personality: true,
+        common: true,
+    };
+    /// [`CommonFlags`].
+    pub const COMMON: Self = Self {
+        server: false,
+        model: false,
+        personality: false,
+        common: true,
+    };
+    /// None at all.
+    pub const NONE: Self = Self {
+        server: false,
+        model: false,
+        personality: false,
+        common: false,
+    };
+
+    /// The flags of these groups, as the help spells them.
+    pub fn flag_names(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.server {
+            names.extend(["--backend", "--host"]);
+        }
+        if self.model {
+            names.extend(["-m/--model", "--gpu-policy", "--num-ctx", "--keep-alive"]);
+        }
+        if self.personality {
+            names.push("-p/--personality");
+        }
+        if self.common {
+            names.extend(["--config", "--log"]);
+        }
+        names
+    }
+}
+
 impl AllFlags {
     /// As the merged view.
     pub fn flags(&self) -> GlobalArgs {
@@ -118,6 +187,31 @@ impl AllFlags {
             Some(&self.personality),
             Some(&self.common),
         )
+    }
+
+    /// The flags given here that belong to none of `groups`, as the help spells them.
+    pub fn outside(&self, groups: Groups) -> Vec<&'static str> {
+        let server = &self.server;
+        let model = &self.model;
+        let common = &self.common;
+        [
+            ("--backend", groups.server, server.backend.is_some()),
+            ("--host", groups.server, server.host.is_some()),
+            ("-m/--model", groups.model, model.model.is_some()),
+            ("--gpu-policy", groups.model, model.gpu_policy.is_some()),
+            ("--num-ctx", groups.model, model.num_ctx.is_some()),
+            ("--keep-alive", groups.model, model.keep_alive.is_some()),
+            (
+                "-p/--personality",
+                groups.personality,
+                self.personality.personality.is_some(),
+            ),
+            ("--config", groups.common, common.config.is_some()),
+            ("--log", groups.common, common.log.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, taken, given)| (given && !taken).then_some(name))
+        .collect()
     }
 }
 

@@ -98,6 +98,7 @@ async fn ask(
     conversation.apply(&mut sources);
     let config = LoadedConfig::load(sources)?;
     crate::output::set_backend(config.settings.backend);
+    options::warn_unsent(&args.options, config.settings.backend);
     let conductor = Conductor::from_settings(&config.settings)?;
     let mut chat = conductor.chat();
     if args.no_personality {

@@ -59,10 +59,19 @@ pub fn script(shell: clap_complete::Shell, static_script: bool) -> Result<ExitCo
 }
 
 /// The configuration as a plain run would load it (environment and config file; the words
-/// on the command line being completed are not seen). `None` when it does not load: a
-/// completion then offers what it can without it.
+/// on the command line being completed are not seen). A config file that does not load is
+/// passed over (the environment and the defaults still name the server and the platform's
+/// personality directory): a typo in it must not empty every completion. `None` only when even
+/// that does not load.
 fn configuration() -> Option<LoadedConfig> {
-    LoadedConfig::load(ConfigSources::default()).ok()
+    LoadedConfig::load(ConfigSources::default())
+        .or_else(|_| {
+            LoadedConfig::load(ConfigSources {
+                ignore_file: true,
+                ..ConfigSources::default()
+            })
+        })
+        .ok()
 }
 
 /// Candidates for `-p`: the names of the personalities that parse, built in and from the
@@ -104,24 +113,54 @@ fn model_names() -> Vec<String> {
     let Some(config) = configuration() else {
         return Vec::new();
     };
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+    within(MODEL_LIST_TIMEOUT, async move {
+        let conductor = Conductor::from_settings(&config.settings).ok()?;
+        conductor.backend().models().await.ok()
+    })
+    .flatten()
+    .unwrap_or_default()
+    .into_iter()
+    .map(|m| m.name)
+    // A name that would break the shell's word list is not offered.
+    .filter(|name| !name.is_empty() && !name.chars().any(char::is_control))
+    .collect()
+}
+
+/// Runs `work` on a runtime of its own for at most `limit`; `None` when it takes longer. The
+/// runtime is then abandoned, not waited for: its blocking tasks (reqwest's DNS lookup, a
+/// `getaddrinfo` that may hang for seconds) would otherwise hold the shell's TAB past the
+/// limit, and they end with the process.
+fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        return Vec::new();
-    };
-    runtime.block_on(async {
-        let Ok(conductor) = Conductor::from_settings(&config.settings) else {
-            return Vec::new();
-        };
-        match tokio::time::timeout(MODEL_LIST_TIMEOUT, conductor.backend().models()).await {
-            Ok(Ok(models)) => models
-                .into_iter()
-                .map(|m| m.name)
-                // A name that would break the shell's word list is not offered.
-                .filter(|name| !name.is_empty() && !name.chars().any(char::is_control))
-                .collect(),
-            _ => Vec::new(),
-        }
-    })
+        .ok()?;
+    let result = runtime.block_on(async { tokio::time::timeout(limit, work).await.ok() });
+    runtime.shutdown_background();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::within;
+
+    #[test]
+    fn a_hanging_blocking_task_does_not_hold_the_completion_past_its_limit() {
+        let started = Instant::now();
+        // As a DNS lookup that never returns: a blocking task the runtime cannot cancel.
+        let answer = within(Duration::from_millis(100), async {
+            tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_secs(5)))
+                .await
+                .ok()
+        });
+        assert!(answer.is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(within(Duration::from_secs(1), async { 7 }), Some(7));
+    }
 }

@@ -5,12 +5,19 @@
 //! overstates the GPU share; the GPU (NVML) column is the runner's GPU memory as NVML measures
 //! it, over the load's size, when the server is on this machine: with one model loaded, all of
 //! Ollama's GPU memory; with several, the runner whose command line names the model's weights.
+//! A load Ollama reports wholly on the GPU shows 100% beside the memory measured.
+//!
+//! On a pool of several hosts a HOST column says where each model is loaded; a host that does
+//! not answer is a warning on stderr, and only the models of hosts on this machine are measured.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use conductor_core::backend::ModelServer;
+use conductor_core::backend::pool::{PoolBackend, PoolHost};
 use conductor_core::gpu::{DeviceView, gib};
-use conductor_core::{Conductor, RunningModel};
+use conductor_core::{Backend, Conductor, RunningModel};
+use futures::future;
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
@@ -18,22 +25,57 @@ use crate::commands::load_config;
 use crate::exit::Failure;
 use crate::output::{bytes, outln, table};
 
+/// One loaded model, and the host that reports it.
+struct Loaded<'a> {
+    /// The host, as it names itself.
+    host: String,
+    /// True when that host is this machine (only then can NVML measure its runners).
+    local: bool,
+    /// The host's own server, to ask which weights the model's runner serves.
+    server: &'a dyn ModelServer,
+    model: RunningModel,
+}
+
 /// Runs the command; with `json`, one object `{"models": [...], "device": ...}`.
 pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
-    let server = conductor.backend().server()?;
-    let running = server.running_models().await?;
-    let view = device_view(&conductor).await;
+    let backend = conductor.backend();
+    let server = backend.server().map_err(Failure::model_management("ps"))?;
+    let pool = backend.pool().filter(|p| p.len() > 1);
+    let hosts = pool.map(PoolBackend::hosts);
+    let running = match &hosts {
+        Some(hosts) => running_on_hosts(hosts).await?,
+        None => server
+            .running_models()
+            .await?
+            .into_iter()
+            .map(|model| Loaded {
+                host: backend.endpoint(),
+                local: backend.is_local(),
+                server,
+                model,
+            })
+            .collect(),
+    };
+    let local_count = running.iter().filter(|l| l.local).count();
+    let view = if local_count > 0 {
+        device_view(&conductor).await
+    } else {
+        None
+    };
     let now = jiff::Timestamp::now();
     let mut measured: Vec<Option<Measured>> = Vec::with_capacity(running.len());
-    for model in &running {
+    for loaded in &running {
         let runner_memory = match view.as_ref() {
-            Some(view @ DeviceView::Devices { .. }) if running.len() == 1 => view.ollama_memory(),
+            // A model on another machine: this machine's driver knows nothing of it.
+            _ if !loaded.local => None,
+            Some(view @ DeviceView::Devices { .. }) if local_count == 1 => view.ollama_memory(),
             Some(view @ DeviceView::Devices { .. }) => {
                 // Several runners: each one's command line names the weights it serves.
-                let blob = server
-                    .show_model(&model.name)
+                let blob = loaded
+                    .server
+                    .show_model(&loaded.model.name)
                     .await
                     .ok()
                     .and_then(|d| d.weights_blob().map(str::to_owned));
@@ -41,15 +83,17 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
             }
             _ => None,
         };
-        measured.push(runner_memory.and_then(|memory| Measured::of(model, memory)));
+        measured.push(runner_memory.and_then(|memory| Measured::of(&loaded.model, memory)));
     }
     if json {
         let models: Vec<_> = running
             .iter()
             .zip(&measured)
-            .map(|(m, measured)| {
+            .map(|(loaded, measured)| {
+                let m = &loaded.model;
                 json!({
                     "name": m.name,
+                    "host": loaded.host,
                     "id": short_id(&m.digest),
                     "digest": m.digest,
                     "size": m.size,
@@ -75,12 +119,17 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
         outln!("{:#}", json!({ "models": models, "device": device }))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let several_hosts = hosts.is_some();
     let rows: Vec<Vec<String>> = running
         .iter()
         .zip(&measured)
-        .map(|(m, measured)| {
-            vec![
-                m.name.clone(),
+        .map(|(loaded, measured)| {
+            let m = &loaded.model;
+            let mut row = vec![m.name.clone()];
+            if several_hosts {
+                row.push(loaded.host.clone());
+            }
+            row.extend([
                 short_id(&m.digest).to_owned(),
                 bytes(m.size),
                 m.processor().to_string(),
@@ -90,25 +139,51 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
                 m.context_length
                     .map_or_else(|| "-".to_owned(), |c| c.to_string()),
                 until(m.expires_at.as_deref(), now),
-            ]
+            ]);
+            row
         })
         .collect();
-    outln!(
-        "{}",
-        table(
-            &[
-                "NAME",
-                "ID",
-                "SIZE",
-                "PROCESSOR",
-                "GPU (NVML)",
-                "CONTEXT",
-                "UNTIL"
-            ],
-            &rows
-        )
-    )?;
+    let mut header = vec!["NAME"];
+    if several_hosts {
+        header.push("HOST");
+    }
+    header.extend(["ID", "SIZE", "PROCESSOR", "GPU (NVML)", "CONTEXT", "UNTIL"]);
+    outln!("{}", table(&header, &rows))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The models loaded on each host of a pool, host after host. A host that does not answer is
+/// a warning naming it; an error only when none answers.
+async fn running_on_hosts(hosts: &[PoolHost]) -> Result<Vec<Loaded<'_>>, Failure> {
+    let answers = future::join_all(hosts.iter().map(|h| h.backend().running_models())).await;
+    let mut loaded = Vec::new();
+    let mut first_error = None;
+    let mut answered = false;
+    for (host, answer) in hosts.iter().zip(answers) {
+        match answer {
+            Ok(running) => {
+                answered = true;
+                loaded.extend(running.into_iter().map(|model| Loaded {
+                    host: host.endpoint(),
+                    local: host.is_local(),
+                    server: host.backend(),
+                    model,
+                }));
+            }
+            Err(err) => {
+                crate::output::warn(&format!(
+                    "host {} did not answer; its models are not listed: {}",
+                    conductor_core::text::one_line(&host.endpoint()),
+                    crate::output::message_text(&err)
+                ));
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) if !answered => Err(err.into()),
+        _ => Ok(loaded),
+    }
 }
 
 /// The local driver's view, when the server is on this machine (`None` without a guard).
@@ -133,13 +208,20 @@ impl Measured {
 }
 
 impl Measured {
-    /// `runner_memory` over the load's size (at most 1).
+    /// `runner_memory` over the load's size (at most 1), for a load Ollama reports in part on
+    /// the CPU. A load Ollama reports wholly on the GPU is 100%: its size includes estimates
+    /// (the compute graph) that the runner need not hold, so the quotient would read low for a
+    /// model that is all there.
     fn of(model: &RunningModel, runner_memory: u64) -> Option<Self> {
         if model.size == 0 {
             return None;
         }
         #[allow(clippy::cast_precision_loss)]
-        let share = (runner_memory as f64 / model.size as f64).min(1.0);
+        let share = if model.size_vram >= model.size {
+            1.0
+        } else {
+            (runner_memory as f64 / model.size as f64).min(1.0)
+        };
         Some(Self {
             runner_memory,
             share,
@@ -269,7 +351,7 @@ mod tests {
         let loaded = |size| RunningModel {
             name: "m:latest".into(),
             size,
-            size_vram: size,
+            size_vram: size / 2,
             context_length: None,
             expires_at: None,
             digest: String::new(),
@@ -280,6 +362,30 @@ mod tests {
         assert!((measured.share - 0.25).abs() < 1e-9);
         assert_eq!(measured.cell(), "25% (1.0 GiB)");
         assert!(Measured::of(&loaded(0), 1).is_none());
+    }
+
+    #[test]
+    fn a_load_wholly_on_the_gpu_reads_100_percent_whatever_its_estimates() {
+        // Ollama's size counts the compute graph's estimate; the runner holds less.
+        let model = RunningModel {
+            name: "m:latest".into(),
+            size: 6 << 30,
+            size_vram: 6 << 30,
+            context_length: None,
+            expires_at: None,
+            digest: String::new(),
+            details: conductor_core::backend::ModelFamily::default(),
+        };
+        let measured = Measured::of(&model, 4 << 30).unwrap();
+        assert!((measured.share - 1.0).abs() < 1e-9, "{measured:?}");
+        assert_eq!(measured.cell(), "100% (4.0 GiB)");
+        // In part on the CPU: the measured share.
+        let split = RunningModel {
+            size_vram: 3 << 30,
+            ..model
+        };
+        let measured = Measured::of(&split, 3 << 30).unwrap();
+        assert_eq!(measured.cell(), "50% (3.0 GiB)");
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
     }
     let config = load_config(global)?;
     let conductor = Conductor::from_settings(&config.settings)?;
+    let server = conductor
+        .backend()
+        .server()
+        .map_err(Failure::model_management("pull"))?;
     let terminal = std::io::stderr().is_terminal();
     let bars = MultiProgress::with_draw_target(if terminal {
         ProgressDrawTarget::stderr()
@@ -39,7 +43,7 @@ pub async fn run(global: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
     let mut interrupt = std::pin::pin!(crate::exit::stop_signal());
     let mut stream = tokio::select! {
         signal = &mut interrupt => return Err(Failure::Interrupted(signal)),
-        stream = conductor.backend().server()?.pull_model(name) => stream?,
+        stream = server.pull_model(name) => stream?,
     };
     let mut last_status = String::new();
     loop {

@@ -19,7 +19,8 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
     let conductor = Conductor::from_settings(&config.settings)?;
     let details = conductor
         .backend()
-        .server()?
+        .server()
+        .map_err(Failure::model_management("show"))?
         .show_model(&args.model)
         .await?;
     if args.modelfile {

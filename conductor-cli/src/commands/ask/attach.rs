@@ -68,7 +68,13 @@ pub fn message(attachments: &[Attachment], prompt: &str) -> String {
             .and_then(|e| e.to_str())
             .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
             .unwrap_or_default();
-        out.push_str(&format!("File: {}\n{fence}{info}\n", file.path.display()));
+        // The header is one line whatever the name holds (a newline or an escape sequence
+        // would break the layout, or the terminal of whoever reads the conversation back).
+        let shown = file.path.display().to_string();
+        out.push_str(&format!(
+            "File: {}\n{fence}{info}\n",
+            conductor_core::text::one_line(&shown)
+        ));
         out.push_str(&file.text);
         if !file.text.ends_with('\n') {
             out.push('\n');
@@ -196,6 +202,16 @@ fn too_large(path: &Path, limit: u64) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_with_a_newline_or_an_escape_keeps_the_header_on_one_line() {
+        let files = [Attachment {
+            path: PathBuf::from("evil\n```\n\u{1b}[2Jname.txt"),
+            text: "body\n".into(),
+        }];
+        let text = message(&files, "Q");
+        assert_eq!(text, "File: evil ``` [2Jname.txt\n```txt\nbody\n```\n\nQ");
+    }
 
     #[test]
     fn files_come_first_in_fences_that_cannot_be_closed_early() {

@@ -6,7 +6,7 @@
 //! to Ollama as given, typed by its look: `true`/`false`, an integer, a number, else a string.
 //! A scalar given twice takes the last value (so an alias's `-o` can be overridden).
 
-use conductor_core::RunnerOptions;
+use conductor_core::{BackendKind, RunnerOptions};
 use serde_json::{Map, Value};
 
 use crate::exit::Failure;
@@ -75,6 +75,30 @@ impl Kind {
             Self::Bool => value.parse::<bool>().ok().map(Value::from),
             Self::List => Some(Value::from(value)),
         }
+    }
+}
+
+/// Warns on stderr, once per option, of each `-o` that a backend of kind `backend` will not
+/// send (an OpenAI-compatible server has no `num_ctx`, `top_k`, ... and takes no unknown
+/// keys), so that it is not dropped in silence. `pairs` are the `-o` values as given; ones
+/// that do not parse were refused before.
+pub fn warn_unsent(pairs: &[String], backend: BackendKind) {
+    if backend != BackendKind::OpenAi {
+        return;
+    }
+    let Ok(options) = parse(pairs) else {
+        return;
+    };
+    for name in conductor_core::OpenAiBackend::unsent_options(&options) {
+        let why = if name == "num_predict" {
+            "a negative num_predict (no limit) leaves max_tokens out, so the server's own limit applies"
+        } else {
+            "the OpenAI-compatible API has no such parameter"
+        };
+        crate::output::warn(&format!(
+            "-o {}: not sent to this server ({why})",
+            conductor_core::text::one_line(&name)
+        ));
     }
 }
 

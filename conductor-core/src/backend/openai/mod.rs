@@ -159,27 +159,46 @@ fn request_body(request: &ChatRequest) -> Value {
     body
 }
 
-fn ignored_options(options: &RunnerOptions, request: &ChatRequest) -> Vec<&'static str> {
-    [
-        ("num_ctx", options.num_ctx.is_some()),
-        ("num_gpu", options.num_gpu.is_some()),
-        ("num_batch", options.num_batch.is_some()),
-        ("num_thread", options.num_thread.is_some()),
-        ("main_gpu", options.main_gpu.is_some()),
-        ("use_mmap", options.use_mmap.is_some()),
-        ("top_k", options.top_k.is_some()),
-        ("min_p", options.min_p.is_some()),
-        ("repeat_penalty", options.repeat_penalty.is_some()),
-        (
-            "num_predict < 0",
-            options.num_predict.is_some_and(|n| n < 0),
-        ),
-        ("keep_alive", request.keep_alive.is_some()),
-        ("think", request.think.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
-    .collect()
+fn ignored_options(options: &RunnerOptions, request: &ChatRequest) -> Vec<String> {
+    let mut ignored = OpenAiBackend::unsent_options(options);
+    ignored.extend(
+        [
+            ("keep_alive", request.keep_alive.is_some()),
+            ("think", request.think.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name.to_owned()),
+    );
+    ignored
+}
+
+impl OpenAiBackend {
+    /// The names of the options set in `options` that this backend leaves out of its requests,
+    /// because the OpenAI chat API has no such parameter: the runner options (`num_ctx`,
+    /// `num_gpu`, ...), `top_k`, `min_p`, `repeat_penalty`, every key of
+    /// [`RunnerOptions::extra`], and a negative `num_predict` (no limit: `max_tokens` is then
+    /// left out). For a front end to say so.
+    #[must_use]
+    pub fn unsent_options(options: &RunnerOptions) -> Vec<String> {
+        [
+            ("num_ctx", options.num_ctx.is_some()),
+            ("num_gpu", options.num_gpu.is_some()),
+            ("num_batch", options.num_batch.is_some()),
+            ("num_thread", options.num_thread.is_some()),
+            ("main_gpu", options.main_gpu.is_some()),
+            ("use_mmap", options.use_mmap.is_some()),
+            ("top_k", options.top_k.is_some()),
+            ("min_p", options.min_p.is_some()),
+            ("repeat_penalty", options.repeat_penalty.is_some()),
+            ("num_predict", options.num_predict.is_some_and(|n| n < 0)),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name.to_owned())
+        .chain(options.extra.keys().cloned())
+        .collect()
+    }
 }
 
 #[async_trait]

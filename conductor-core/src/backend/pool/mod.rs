@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 
 pub use health::{Backoff, HostHealth};
 pub use route::{FAN_OUT, LOAD_COST, PS_TIMEOUT, Picked, Route};
+pub use server::{HostUnload, loaded_names};
 
 /// Several Ollama hosts behind one [`Backend`] and [`ModelServer`]; see the module
 /// documentation. Cheap to clone; clones share the hosts' health and load counts.

@@ -1,6 +1,7 @@
 //! The pool as one [`ModelServer`]: what the model commands see without asking host by host.
 //!
-//! Lists are the union over the hosts that answer; loads, unloads and pulls go to every host;
+//! Lists are the union over the hosts that answer; loads and pulls go to every host, unloads
+//! to the hosts that have the model loaded;
 //! `show` and `version` come from the first host that answers. Residency is a fact of one host:
 //! the guard and `gpu verify` look at each host ([`PoolBackend::hosts`]).
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{StreamExt, future};
 
-use super::PoolBackend;
+use super::{PoolBackend, PoolHost};
 use crate::backend::{
     LoadReport, LoadRequest, LocalModel, ModelDetails, ModelServer, OllamaBackend, PullStream,
     RunningModel, ServerVersion,
@@ -24,6 +25,55 @@ impl PoolBackend {
             .map(|m| m.backend.clone())
             .collect()
     }
+}
+
+/// What [`PoolBackend::unload_by_host`] did on one host.
+#[derive(Debug)]
+pub enum HostUnload {
+    /// The host did not answer `/api/ps`: nothing was tried there.
+    Unreachable(Error),
+    /// The names under which the model was loaded there, each with its unload's outcome
+    /// (none: the model was not loaded there).
+    Tried(Vec<(String, Result<()>)>),
+}
+
+impl PoolBackend {
+    /// Unloads `model` on each host that reports it loaded (`/api/ps`, all hosts at once),
+    /// each loaded name once per host; hosts that do not have it loaded are left alone. What
+    /// happened on every host, in configuration order.
+    pub async fn unload_by_host(&self, model: &str) -> Vec<(PoolHost, HostUnload)> {
+        let hosts = self.hosts();
+        let answers = future::join_all(hosts.iter().map(|h| h.backend().running_models())).await;
+        let unloads = hosts.iter().zip(answers).map(|(host, answer)| async move {
+            match answer {
+                Err(err) => HostUnload::Unreachable(err),
+                Ok(running) => {
+                    let mut tried = Vec::new();
+                    for name in loaded_names(&running, model) {
+                        let result = host.backend().unload_model(&name).await;
+                        tried.push((name, result));
+                    }
+                    HostUnload::Tried(tried)
+                }
+            }
+        });
+        let outcomes = future::join_all(unloads).await;
+        hosts.into_iter().zip(outcomes).collect()
+    }
+}
+
+/// The names under which `model` is loaded in `running` (one host's `/api/ps`), each once:
+/// what to unload on that host.
+#[must_use]
+pub fn loaded_names(running: &[RunningModel], model: &str) -> Vec<String> {
+    let mut names: Vec<String> = running
+        .iter()
+        .filter(|m| m.is_model(model))
+        .map(|m| m.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The answers of the hosts that gave one; the first error when none did.
@@ -95,13 +145,33 @@ impl ModelServer for PoolBackend {
         Ok(combined)
     }
 
-    /// Unloads the model from every host; the first failure is the error.
+    /// Unloads the model on the hosts that report it loaded (see
+    /// [`PoolBackend::unload_by_host`]). An error when no host answered, or when an unload
+    /// failed (the first such failure, after every host was tried).
     async fn unload_model(&self, model: &str) -> Result<()> {
-        let backends = self.backends();
-        for result in future::join_all(backends.iter().map(|b| b.unload_model(model))).await {
-            result?;
+        let mut first_unreachable = None;
+        let mut reached = false;
+        let mut first_failure = None;
+        for (_, outcome) in self.unload_by_host(model).await {
+            match outcome {
+                HostUnload::Unreachable(err) => {
+                    first_unreachable.get_or_insert(err);
+                }
+                HostUnload::Tried(names) => {
+                    reached = true;
+                    for (_, result) in names {
+                        if let Err(err) = result {
+                            first_failure.get_or_insert(err);
+                        }
+                    }
+                }
+            }
         }
-        Ok(())
+        match (first_failure, first_unreachable) {
+            (Some(err), _) => Err(err),
+            (None, Some(err)) if !reached => Err(err),
+            _ => Ok(()),
+        }
     }
 
     async fn version(&self) -> Result<ServerVersion> {
