@@ -185,41 +185,37 @@ pub enum FileRefusal {
 
 /// Why [`read_small_file`] did not return the text.
 #[derive(Debug)]
-pub(crate) enum ReadProblem {
+#[non_exhaustive]
+pub enum ReadProblem {
+    /// The file could not be opened or read.
     Io(std::io::Error),
+    /// The file is not one to read: not a regular file, or over the limit.
     Refused(FileRefusal),
 }
 
-/// Reads a small text file that a person wrote, defensively: only a regular file (checked
-/// before opening, since opening a FIFO for reading blocks until a writer comes), and never
-/// more than `limit` bytes (a huge or endless file is refused, not loaded).
-pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> Result<String, ReadProblem> {
+/// Reads a small text file that a person wrote, defensively (see [`read_small_bytes`]); text
+/// that is not UTF-8 is an [`std::io::ErrorKind::InvalidData`] error.
+///
+/// # Errors
+/// [`ReadProblem::Refused`] for a file that is not regular or is over `limit` bytes,
+/// [`ReadProblem::Io`] when it cannot be read or is not UTF-8.
+pub fn read_small_file(path: &std::path::Path, limit: u64) -> Result<String, ReadProblem> {
+    String::from_utf8(read_small_bytes(path, limit)?)
+        .map_err(|err| ReadProblem::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
+}
+
+/// Reads a small file defensively: only a regular file (checked before opening and again on
+/// the open file, which is opened non-blocking on Unix: opening a FIFO for reading would
+/// otherwise wait for a writer, and one may be swapped in between the two), and never more
+/// than `limit` bytes (a huge, growing or endless file is refused, not loaded).
+///
+/// # Errors
+/// [`ReadProblem::Refused`] for a file that is not regular or is over `limit` bytes,
+/// [`ReadProblem::Io`] when it cannot be opened or read.
+pub fn read_small_bytes(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadProblem> {
     use std::io::Read;
-    let kind_of = |meta: &std::fs::Metadata| -> Option<&'static str> {
-        let kind = meta.file_type();
-        if kind.is_file() {
-            return None;
-        }
-        if kind.is_dir() {
-            return Some("a directory");
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::FileTypeExt;
-            if kind.is_fifo() {
-                return Some("a FIFO");
-            }
-            if kind.is_socket() {
-                return Some("a socket");
-            }
-            if kind.is_char_device() || kind.is_block_device() {
-                return Some("a device");
-            }
-        }
-        Some("a special file")
-    };
     let check = |meta: &std::fs::Metadata| {
-        if let Some(kind) = kind_of(meta) {
+        if let Some(kind) = not_regular(meta) {
             return Err(ReadProblem::Refused(FileRefusal::NotRegular { kind }));
         }
         if meta.len() > limit {
@@ -228,8 +224,14 @@ pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> Result<Stri
         Ok(())
     };
     check(&std::fs::metadata(path).map_err(ReadProblem::Io)?)?;
-    let file = std::fs::File::open(path).map_err(ReadProblem::Io)?;
-    // Checked again on the open file, in case the path was swapped in between.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(ReadProblem::Io)?;
     check(&file.metadata().map_err(ReadProblem::Io)?)?;
     let mut bytes = Vec::new();
     // A file that grows while being read (or a /proc-like file reporting size 0) stops here.
@@ -239,6 +241,32 @@ pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> Result<Stri
     if bytes.len() as u64 > limit {
         return Err(ReadProblem::Refused(FileRefusal::TooLarge { limit }));
     }
-    String::from_utf8(bytes)
-        .map_err(|err| ReadProblem::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, for a message ("a FIFO", "a directory"); `None`
+/// for a regular file.
+#[must_use]
+pub fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a FIFO");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device");
+        }
+    }
+    Some("a special file")
 }

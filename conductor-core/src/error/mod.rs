@@ -17,8 +17,10 @@ use crate::gpu::Diagnosis;
 mod file;
 mod wording;
 
-pub use file::{ConfigError, FileLocation, FileRefusal, PersonalityError};
-pub(crate) use file::{ReadProblem, read_small_file};
+pub use file::{
+    ConfigError, FileLocation, FileRefusal, PersonalityError, ReadProblem, not_regular,
+    read_small_bytes, read_small_file,
+};
 
 /// The result type of conductor-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,8 +13,9 @@
 //! then any piped stdin). The fence is longer than any run of backticks in the file, so a
 //! Markdown file cannot close it early; the info string is the file's extension.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use conductor_core::error::{FileRefusal, ReadProblem, read_small_bytes};
 
 use crate::exit::Failure;
 
@@ -108,68 +109,21 @@ fn refuse(path: &Path, why: &str) -> Failure {
     Failure::Usage(format!("cannot attach {}: {why}", path.display()))
 }
 
-/// What a non-regular file is, for the message.
-fn kind_of(meta: &std::fs::Metadata) -> Option<&'static str> {
-    let kind = meta.file_type();
-    if kind.is_file() {
-        return None;
-    }
-    if kind.is_dir() {
-        return Some("a directory");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return Some("a FIFO (named pipe)");
-        }
-        if kind.is_socket() {
-            return Some("a socket");
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return Some("a device");
-        }
-    }
-    Some("not a regular file")
-}
-
-/// Reads one text file: a regular file (checked before opening, and again on the open file;
-/// opened non-blocking, so a FIFO swapped in between cannot hang the open), at most `limit`
-/// bytes, UTF-8 without NUL bytes.
+/// Reads one text file through the core's defensive reader (a regular file only, opened
+/// non-blocking, at most `limit` bytes), then refuses what is not UTF-8 text without NUL bytes.
 fn read_text(path: &Path, limit: u64) -> Result<String, Failure> {
-    let io_error = |err: std::io::Error| refuse(path, &err.to_string());
-    let check = |meta: &std::fs::Metadata| -> Result<(), Failure> {
-        if let Some(kind) = kind_of(meta) {
-            return Err(refuse(
-                path,
-                &format!(
-                    "it is {kind}; only regular text files can be attached (pipe other input on stdin)"
-                ),
-            ));
-        }
-        if meta.len() > limit {
-            return Err(too_large(path, limit));
-        }
-        Ok(())
-    };
-    check(&std::fs::metadata(path).map_err(io_error)?)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(io_error)?;
-    check(&file.metadata().map_err(io_error)?)?;
-    let mut bytes = Vec::new();
-    // A file that grows while being read stops here.
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large(path, limit));
-    }
+    let bytes = read_small_bytes(path, limit).map_err(|problem| match problem {
+        ReadProblem::Refused(FileRefusal::NotRegular { kind }) => refuse(
+            path,
+            &format!(
+                "it is {kind}; only regular text files can be attached (pipe other input on stdin)"
+            ),
+        ),
+        ReadProblem::Refused(FileRefusal::TooLarge { limit }) => too_large(path, limit),
+        ReadProblem::Refused(other) => refuse(path, &other.to_string()),
+        ReadProblem::Io(err) => refuse(path, &err.to_string()),
+        other => refuse(path, &format!("{other:?}")),
+    })?;
     if let Some(at) = bytes.iter().position(|b| *b == 0) {
         return Err(refuse(
             path,
