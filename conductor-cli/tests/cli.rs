@@ -13,65 +13,20 @@
 mod chat_tui;
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use conductor_tests::{Fault, Reply, Residency, StandIn};
+use conductor_tests::{Fault, Reply, Residency};
 
-use common::{BIN, clean_command, code, stderr, stdout};
+use common::{BIN, Env, clean_command, code, stderr, stdout};
 
 /// A command with a clean environment, pointed at the Ollama at `host`.
 fn command(home: &Path, host: &str) -> Command {
     let mut cmd = clean_command(home);
     cmd.env("OLLAMA_HOST", host);
     cmd
-}
-
-struct Env {
-    ollama: StandIn,
-    home: tempfile::TempDir,
-}
-
-impl Env {
-    async fn new() -> Self {
-        Self {
-            ollama: StandIn::start().await,
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = command(self.home.path(), &self.ollama.host());
-        cmd.args(args);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.run_with(self.cmd(args), None).await
-    }
-
-    async fn run_with(&self, mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
-        tokio::task::spawn_blocking(move || {
-            if stdin.is_some() {
-                cmd.stdin(Stdio::piped());
-            }
-            let mut child = cmd
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            if let Some(input) = stdin {
-                let mut pipe = child.stdin.take().unwrap();
-                // A reader that stops early must not fail the test: ignore EPIPE.
-                let _ = pipe.write_all(&input);
-            }
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

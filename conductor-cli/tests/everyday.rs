@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -19,37 +18,14 @@ use std::time::{Duration, Instant};
 use conductor_tests::{Residency, StandIn};
 use serde_json::Value;
 
-use common::{clean_command, code, stderr, stdout};
-
-struct Env {
-    ollama: StandIn,
-    home: tempfile::TempDir,
-}
+use common::{Env, clean_command, code, run_with, stderr, stdout};
 
 impl Env {
-    async fn new() -> Self {
-        Self {
-            ollama: StandIn::start().await,
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// `conductor ARGS` pointed at the stand-in through OLLAMA_HOST.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = clean_command(self.home.path());
-        cmd.env("OLLAMA_HOST", self.ollama.host()).args(args);
-        cmd
-    }
-
     /// `conductor ARGS` with no server in the environment (flags must name it).
     fn bare(&self, args: &[&str]) -> Command {
         let mut cmd = clean_command(self.home.path());
         cmd.args(args);
         cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        run_with(self.cmd(args), None).await
     }
 
     fn path(&self, relative: &str) -> PathBuf {
@@ -61,55 +37,6 @@ impl Env {
         let request = self.ollama.requests_to("/api/chat").pop().unwrap();
         request.json.unwrap()["options"].clone()
     }
-}
-
-/// Runs `cmd` with `stdin` piped in (or none), within 30 s: a command that blocks fails the
-/// test instead of hanging it.
-async fn run_with(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            let _ = child.stdin.take().unwrap().write_all(&input);
-        }
-        // Read both pipes while waiting: a child whose output outgrows the pipe buffer would
-        // otherwise block on its write and look hung.
-        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                bytes
-            })
-        };
-        let out_reader = read_all(Box::new(child.stdout.take().unwrap()));
-        let err_reader = read_all(Box::new(child.stderr.take().unwrap()));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the command did not finish within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Output {
-            status,
-            stdout: out_reader.join().unwrap(),
-            stderr: err_reader.join().unwrap(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 fn json(out: &Output) -> Value {

@@ -13,45 +13,15 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use conductor_core::Message;
 use conductor_core::session::{Origin, Session, SessionMessage, SessionStore};
-use conductor_tests::{Fault, Reply, StandIn};
+use conductor_tests::{Fault, Reply};
 
-use common::{clean_command, code, stderr, stdout};
-
-struct Env {
-    ollama: StandIn,
-    home: tempfile::TempDir,
-}
+use common::{Env, code, stderr, stdout};
 
 impl Env {
-    async fn new() -> Self {
-        Self {
-            ollama: StandIn::start().await,
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = clean_command(self.home.path());
-        cmd.env("OLLAMA_HOST", self.ollama.host()).args(args);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = self.cmd(args);
-        tokio::task::spawn_blocking(move || {
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    }
-
     /// Runs and expects success.
     async fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
