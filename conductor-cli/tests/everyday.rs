@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use conductor_tests::{Residency, StandIn};
+use conductor_tests::{ModelFixture, Residency, StandIn};
 use serde_json::Value;
 
 use common::{Env, clean_command, code, run_with, stderr, stdout};
@@ -546,6 +546,32 @@ async fn show_summarises_a_model_and_flags_what_pushes_it_off_the_gpu() {
     let out = env.run(&["show", "absent:1b", "--json"]).await;
     assert_eq!(code(&out), 5);
     assert_eq!(json(&out)["error"]["kind"], "model_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_names_a_baked_system_prompt_and_what_becomes_of_it() {
+    let env = Env::new().await;
+    env.ollama.add_model(ModelFixture::from_show(
+        "tiny-persona",
+        include_str!("../../tests/fixtures/cpu/show_tiny-persona.json"),
+        414_643,
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    ));
+    let out = env.run(&["show", "tiny-persona"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("System ("), "{text}");
+    assert!(text.contains("baked into the model"), "{text}");
+    assert!(text.contains("personality replaces it"), "{text}");
+    let show = json(&env.run(&["show", "tiny-persona", "--json"]).await);
+    assert!(
+        show["system"].as_str().unwrap().contains("Captain Byte"),
+        "{show}"
+    );
+    // A model without one says nothing of it.
+    let out = env.run(&["show", "tiny"]).await;
+    assert!(!stdout(&out).contains("System ("), "{}", stdout(&out));
+    assert!(json(&env.run(&["show", "tiny", "--json"]).await)["system"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,6 +134,13 @@ async fn the_everyday_verbs_read_the_real_server() {
             .any(|p| p["name"] == "num_ctx" && p["value"] == "2048"),
         "{show}"
     );
+    let system = show["system"].as_str().unwrap();
+    assert!(system.contains("Captain Byte"), "the baked SYSTEM: {show}");
+    let text = stdout(&real.run(&["show", "tiny-persona"]).await);
+    assert!(
+        text.contains("baked into the model") && text.contains("personality replaces it"),
+        "{text}"
+    );
     let modelfile = stdout(&real.run(&["show", "tiny-persona", "--modelfile"]).await);
     assert!(modelfile.contains("SYSTEM"), "{modelfile}");
 

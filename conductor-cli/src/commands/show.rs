@@ -53,6 +53,7 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
                     .iter()
                     .map(|(k, v)| json!({ "name": k, "value": v }))
                     .collect::<Vec<_>>(),
+                "system": details.system,
                 "warnings": warnings,
             })
         )?;
@@ -96,6 +97,19 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
             outln!("    {:<width$}   {}", clean(name), clean(value))?;
         }
     }
+    if let Some(system) = &details.system {
+        // The story conductor exists to tell: a baked SYSTEM neither helps nor hurts residency,
+        // and conductor's personality replaces it on every request.
+        outln!(
+            "\n  System ({} characters, baked into the model)",
+            system.chars().count()
+        )?;
+        outln!("    {}", shorten(&clean(system), 160))?;
+        outln!(
+            "    (conductor's personality replaces it: Ollama uses it only for a request without \
+             a system message)"
+        )?;
+    }
     for warning in &warnings {
         output::warn(warning);
     }
@@ -104,6 +118,14 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
 
 fn clean(text: &str) -> String {
     conductor_core::text::one_line(text).into_owned()
+}
+
+/// At most `max` characters, with `…` where it was cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// The model's summary, from its GGUF metadata.

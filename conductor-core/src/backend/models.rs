@@ -167,6 +167,9 @@ pub struct ModelDetails {
     pub modelfile: String,
     /// The prompt template.
     pub template: String,
+    /// The Modelfile's `SYSTEM` text, if it has one. Ollama uses it only for a request whose
+    /// first message is not a system message: conductor's composed personality replaces it.
+    pub system: Option<String>,
     /// What the model can do, e.g. `completion`, `tools`, `thinking`.
     pub capabilities: Vec<String>,
     /// GGUF metadata (`general.architecture`, `<arch>.block_count`, ...).

@@ -177,11 +177,13 @@ impl ModelServer for OllamaBackend {
                 http.post(url).json(&body)
             })
             .await?;
-        let info: ollama_rs::models::ModelInfo = self.read_json(response, "/api/show").await?;
+        let show: ShowResponse = self.read_json(response, "/api/show").await?;
+        let info = show.info;
         Ok(ModelDetails {
             parameters: ModelDetails::parse_parameters(&info.parameters),
             modelfile: info.modelfile,
             template: info.template,
+            system: show.system.filter(|text| !text.is_empty()),
             capabilities: info.capabilities,
             model_info: info.model_info,
         })
@@ -287,4 +289,14 @@ struct PsModel {
     size_vram: u64,
     #[serde(default)]
     context_length: Option<u64>,
+}
+
+/// `/api/show`'s answer: ollama-rs's `ModelInfo`, plus the Modelfile's `SYSTEM` text, which
+/// it leaves out.
+#[derive(serde::Deserialize)]
+struct ShowResponse {
+    #[serde(flatten)]
+    info: ollama_rs::models::ModelInfo,
+    #[serde(default)]
+    system: Option<String>,
 }
