@@ -13,6 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
 
+use crate::app::{match_span, searched_part};
 use conductor_core::text::one_line;
 use conductor_core::{Processor, Role};
 
@@ -536,8 +537,8 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(search) = &app.search else {
         return;
     };
-    let matches = app.search_matches();
-    let rows = matches.len().clamp(1, SEARCH_ROWS);
+    let found = app.search_match_count();
+    let rows = found.clamp(1, SEARCH_ROWS);
     let height = u16::try_from(rows + 3).unwrap_or(u16::MAX).min(area.height);
     if height < 3 || area.width < 10 {
         return;
@@ -570,7 +571,7 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     ]);
     buf.set_line(inner.x, inner.y, &query, inner.width);
     let shown = usize::from(inner.height.saturating_sub(1));
-    if matches.is_empty() {
+    if found == 0 {
         buf.set_stringn(
             inner.x,
             inner.y + 1,
@@ -581,9 +582,13 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let first = search.selected.saturating_sub(shown.saturating_sub(1));
-    for (i, text) in matches.iter().enumerate().skip(first).take(shown) {
+    for i in (first..found).take(shown) {
+        let Some(text) = app.search_match_at(i) else {
+            break;
+        };
         let y = inner.y + 1 + u16::try_from(i - first).unwrap_or(0);
-        let mut line = highlight(&one_line(text), &search.query);
+        // Only the start of an input is searched, and a row shows less still.
+        let mut line = highlight(&one_line(searched_part(text)), &search.query);
         line.spans.insert(0, Span::raw("  "));
         if i == search.selected {
             line = line.style(Style::new().add_modifier(Modifier::REVERSED));
@@ -593,26 +598,19 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// `text` with the first case-insensitive occurrence of `query` in bold.
+/// `text` with the first case-insensitive occurrence of `query` in bold (found as the search
+/// finds it, so that a character whose lower case is longer or shorter moves nothing).
 fn highlight(text: &str, query: &str) -> Line<'static> {
-    let lower = text.to_lowercase();
-    let found = (!query.is_empty())
-        .then(|| lower.find(&query.to_lowercase()))
-        .flatten()
-        // Lower-casing can change lengths (rare scripts): highlight only when it did not.
-        .filter(|_| lower.len() == text.len());
-    match found {
-        Some(at) if text.is_char_boundary(at) && text.is_char_boundary(at + query.len()) => {
-            Line::from(vec![
-                Span::raw(text[..at].to_owned()),
-                Span::styled(
-                    text[at..at + query.len()].to_owned(),
-                    theme::active().user.add_modifier(Modifier::BOLD),
-                ),
-                Span::raw(text[at + query.len()..].to_owned()),
-            ])
-        }
-        _ => Line::from(text.to_owned()),
+    match match_span(text, query) {
+        Some((start, end)) => Line::from(vec![
+            Span::raw(text[..start].to_owned()),
+            Span::styled(
+                text[start..end].to_owned(),
+                theme::active().user.add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(text[end..].to_owned()),
+        ]),
+        None => Line::from(text.to_owned()),
     }
 }
 

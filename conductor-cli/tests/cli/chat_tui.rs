@@ -486,7 +486,7 @@ async fn copy_reaches_the_terminal_clipboard() {
 
     tmux.type_text("copy", "/copy 1");
     tmux.keys("copy", &["Enter"]);
-    tmux.wait_for("copy", "Copied 16 characters (code block 1)")
+    tmux.wait_for("copy", "Sent 16 characters (code block 1)")
         .await;
     let buffer = tmux.run(&["show-buffer"]);
     assert_eq!(String::from_utf8_lossy(&buffer.stdout), "cargo test --all");
