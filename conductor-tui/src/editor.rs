@@ -158,8 +158,7 @@ pub async fn edit_until(
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= EDITOR_LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
+                end(&mut child).await;
                 let kept = keep_if_changed(path, text);
                 return Err(EditorError::TimedOut {
                     editor: editor.to_owned(),
@@ -169,8 +168,7 @@ pub async fn edit_until(
             Ok(None) => {
                 tokio::select! {
                     () = &mut stop => {
-                        let _ = child.kill();
-                        let _ = child.wait();
+                        end(&mut child).await;
                         let kept = keep_if_changed(path, text);
                         return Err(EditorError::Stopped { editor: editor.to_owned(), kept });
                     }
@@ -201,6 +199,32 @@ pub async fn edit_until(
     }
     let edited = std::fs::read_to_string(&path).map_err(EditorError::File)?;
     Ok(without_final_newline(&edited).to_owned())
+}
+
+/// How long an editor asked to end (SIGTERM) has before it is killed.
+const END_GRACE: Duration = Duration::from_secs(2);
+
+/// Ends the editor: SIGTERM first, so that it gives the terminal back as it found it (Vim,
+/// Neovim, nano and Emacs restore the screen and the terminal mode on SIGTERM, and Vim keeps
+/// its swap file), then SIGKILL after [`END_GRACE`].
+async fn end(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // Our child, not yet reaped: its id cannot have been reused.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let asked = Instant::now();
+        while asked.elapsed() < END_GRACE {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// `text` less the one trailing newline editors add.
