@@ -450,15 +450,15 @@ pub(crate) async fn event_loop(
     }
     // Ending with the editor open (SIGTERM, SIGHUP): it is stopped first, keeping what it
     // wrote in its file, so that the terminal is restored after it, not under it.
-    if let Some(open) = editing.take() {
-        if let Err(err) = open.stop().await {
-            match err.kept() {
-                Some(kept) => tracing::warn!(
-                    path = %kept.path.display(),
-                    "the chat ended during /edit; the text written is kept"
-                ),
-                None => tracing::info!(error = %err, "the chat ended during /edit"),
-            }
+    if let Some(open) = editing.take()
+        && let Err(err) = open.stop().await
+    {
+        match err.kept() {
+            Some(kept) => tracing::warn!(
+                path = %kept.path.display(),
+                "the chat ended during /edit; the text written is kept"
+            ),
+            None => tracing::info!(error = %err, "the chat ended during /edit"),
         }
     }
     for action in app.take_actions() {

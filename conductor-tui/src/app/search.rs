@@ -251,11 +251,7 @@ impl App {
             }
             KeyCode::Up if search.selected + 1 < found => search.selected += 1,
             KeyCode::Down => search.selected = search.selected.saturating_sub(1),
-            KeyCode::Backspace => {
-                if search.query.pop().is_some() {
-                    search.refilter();
-                }
-            }
+            KeyCode::Backspace if search.query.pop().is_some() => search.refilter(),
             KeyCode::Char('u') if ctrl => {
                 search.query.clear();
                 search.refilter();

@@ -179,7 +179,7 @@ async fn a_stopped_editor_is_killed_and_what_it_wrote_is_kept() {
         dir.path(),
         "slow",
         &format!(
-            "printf 'half written' > \"$1\"; touch '{}'; sleep 30",
+            "printf 'half written' > \"$1\"; touch '{}'; exec sleep 30",
             started.display()
         ),
     );
