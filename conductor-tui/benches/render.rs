@@ -8,7 +8,8 @@
 //!
 //! It also times the first highlighted code block (loading the syntaxes and the theme).
 //!
-//! A second table (`cargo bench -p conductor-tui --bench render -- search` prints only it)
+//! `-- streaming` runs only the code-block streaming rows (plain and highlighted). A second
+//! table (`cargo bench -p conductor-tui --bench render -- search` prints only it)
 //! times Ctrl+R over 50 earlier messages of 1 MiB each (`ask -f` with large files): a key that
 //! changes the query, and a frame with the search open.
 //!
@@ -171,6 +172,53 @@ fn first_highlighted_block() -> (Duration, Duration) {
     (cold, started.elapsed())
 }
 
+/// Streaming a code block: the answer is one growing fenced block (~150 lines of Rust),
+/// highlighted (the dark theme) and, in the same run, plain (no colours: what every theme drew
+/// before highlighting).
+fn code_block_rows(app: &mut App, t: &mut Terminal<TestBackend>) -> Vec<(String, Timing)> {
+    let mut rows = Vec::new();
+    for (kind, label) in [
+        (ThemeKind::Mono, "streaming a code block, plain"),
+        (ThemeKind::Dark, "streaming a code block, highlighted"),
+    ] {
+        theme::set_active(kind);
+        let question = format!("code please ({label})");
+        for c in question.chars() {
+            app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            ))));
+        }
+        app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        ))));
+        app.update(Event::Worker(WorkerEvent::Accepted));
+        app.update(Event::Worker(WorkerEvent::Content(
+            "Here:\n\n```rust\n".into(),
+        )));
+        let code_tokens = [
+            "pub fn ",
+            "step",
+            "(x: u32, name: &str) ",
+            "-> String ",
+            "{ format!(\"{name}: {}\", x + 1) } ",
+            "// next\n",
+        ];
+        rows.push((
+            format!("2,000 messages: {label}"),
+            time(FRAMES * 3, |i| {
+                app.update(Event::Worker(WorkerEvent::Content(
+                    code_tokens[i % code_tokens.len()].into(),
+                )));
+                draw(t, app);
+            }),
+        ));
+        app.update(Event::Worker(WorkerEvent::Stopped));
+    }
+    rows
+}
+
 fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
     Event::Terminal(TermEvent::Key(KeyEvent::new(code, modifiers)))
 }
@@ -227,6 +275,18 @@ fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if filter.as_deref() == Some("search") {
         print_rows(&search_rows());
+        return;
+    }
+    if filter.as_deref() == Some("streaming") {
+        let mut app = conversation();
+        let mut t = terminal(WIDTH);
+        draw(&mut t, &app);
+        let rows = code_block_rows(&mut app, &mut t);
+        print_rows(&rows);
+        println!(
+            "highlighted / plain: {:.2}x",
+            ms(rows[1].1.mean) / ms(rows[0].1.mean)
+        );
         return;
     }
     let rss_start = rss();
@@ -310,48 +370,7 @@ fn main() {
     ));
     app.update(Event::Worker(WorkerEvent::Stopped));
 
-    // Streaming a code block: the answer is one growing fenced block (~150 lines of Rust),
-    // highlighted (the dark theme) and, in the same run, plain (no colours: what every theme
-    // drew before highlighting).
-    for (kind, label) in [
-        (ThemeKind::Mono, "streaming a code block, plain"),
-        (ThemeKind::Dark, "streaming a code block, highlighted"),
-    ] {
-        theme::set_active(kind);
-        let question = format!("code please ({label})");
-        for c in question.chars() {
-            app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            ))));
-        }
-        app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
-            KeyCode::Enter,
-            KeyModifiers::NONE,
-        ))));
-        app.update(Event::Worker(WorkerEvent::Accepted));
-        app.update(Event::Worker(WorkerEvent::Content(
-            "Here:\n\n```rust\n".into(),
-        )));
-        let code_tokens = [
-            "pub fn ",
-            "step",
-            "(x: u32, name: &str) ",
-            "-> String ",
-            "{ format!(\"{name}: {}\", x + 1) } ",
-            "// next\n",
-        ];
-        rows.push((
-            format!("2,000 messages: {label}"),
-            time(FRAMES * 3, |i| {
-                app.update(Event::Worker(WorkerEvent::Content(
-                    code_tokens[i % code_tokens.len()].into(),
-                )));
-                draw(&mut t, &app);
-            }),
-        ));
-        app.update(Event::Worker(WorkerEvent::Stopped));
-    }
+    rows.extend(code_block_rows(&mut app, &mut t));
     theme::set_active(ThemeKind::Dark);
 
     // Resize every frame: every message is wrapped again.
