@@ -767,17 +767,22 @@ impl RenderCache {
     ) -> R {
         let mut cache = self.inner.borrow_mut();
         let theme = theme::active_kind();
-        let cached = match cache.take() {
-            Some(c) if c.width == width && c.theme == theme => c,
-            _ => Cached {
+        // Checked in place: this runs for every entry at every frame.
+        let reusable = cache
+            .as_ref()
+            .is_some_and(|c| c.width == width && c.theme == theme);
+        if !reusable {
+            *cache = Some(Cached {
                 width,
                 version: version.wrapping_add(1),
                 theme,
                 lines: Vec::new(),
                 tail: None,
-            },
+            });
+        }
+        let Some(cached) = cache.as_mut() else {
+            return f(&[]);
         };
-        let cached = cache.insert(cached);
         if cached.version != version {
             render(&mut cached.lines, &mut cached.tail);
             cached.version = version;
