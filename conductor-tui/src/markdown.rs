@@ -43,9 +43,10 @@ pub struct Resume {
     seen: String,
     /// Lines rendered from `seen`.
     rows: usize,
-    /// The width and style it was rendered at.
+    /// The width, style and theme it was rendered at.
     width: u16,
     base: Style,
+    theme: Option<ThemeKind>,
     /// The last source line before the point was blank.
     previous_blank: bool,
     /// The point is inside a fenced block still open there.
@@ -72,7 +73,7 @@ fn line_at(text: &str, at: usize) -> (&str, usize) {
 }
 
 /// Renders markdown `text` into `out` as [`render_markdown`] does, going on from `resume` when
-/// `text` extends the text it was made on (at the same width and style): `out` must then hold
+/// `text` extends the text it was made on (at the same width, style and theme): `out` must then hold
 /// what the call that made `resume` left in it. `resume` is moved to the last point that
 /// cannot change. Returns how many of the lines in `out` were kept.
 pub fn render_markdown_into(
@@ -83,8 +84,10 @@ pub fn render_markdown_into(
     resume: &mut Resume,
 ) -> usize {
     let from = std::mem::take(resume);
+    let theme_kind = theme::active_kind();
     let valid = from.width == width
         && from.base == base
+        && from.theme == Some(theme_kind)
         && from.rows <= out.len()
         && text.starts_with(&from.seen);
     let (mut pos, mut previous_blank, open, kept) = if valid {
@@ -193,6 +196,7 @@ pub fn render_markdown_into(
             rows,
             width,
             base,
+            theme: Some(theme_kind),
             previous_blank,
             open,
         };
