@@ -8,6 +8,11 @@
 //!
 //! It also times the first highlighted code block (loading the syntaxes and the theme).
 //!
+//! `-- streaming` runs only the code-block streaming rows (plain and highlighted). A second
+//! table (`cargo bench -p conductor-tui --bench render -- search` prints only it)
+//! times Ctrl+R over 50 earlier messages of 1 MiB each (`ask -f` with large files): a key that
+//! changes the query, and a frame with the search open.
+//!
 //! `cargo bench -p conductor-tui --bench render` prints a table; frames are drawn through
 //! `Terminal::draw` on a 120×40 `TestBackend`, so buffer diffing is included.
 
@@ -167,7 +172,123 @@ fn first_highlighted_block() -> (Duration, Duration) {
     (cold, started.elapsed())
 }
 
+/// Streaming a code block: the answer is one growing fenced block (~150 lines of Rust),
+/// highlighted (the dark theme) and, in the same run, plain (no colours: what every theme drew
+/// before highlighting).
+fn code_block_rows(app: &mut App, t: &mut Terminal<TestBackend>) -> Vec<(String, Timing)> {
+    let mut rows = Vec::new();
+    for (kind, label) in [
+        (ThemeKind::Mono, "streaming a code block, plain"),
+        (ThemeKind::Dark, "streaming a code block, highlighted"),
+    ] {
+        theme::set_active(kind);
+        let question = format!("code please ({label})");
+        for c in question.chars() {
+            app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            ))));
+        }
+        app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        ))));
+        app.update(Event::Worker(WorkerEvent::Accepted));
+        app.update(Event::Worker(WorkerEvent::Content(
+            "Here:\n\n```rust\n".into(),
+        )));
+        let code_tokens = [
+            "pub fn ",
+            "step",
+            "(x: u32, name: &str) ",
+            "-> String ",
+            "{ format!(\"{name}: {}\", x + 1) } ",
+            "// next\n",
+        ];
+        rows.push((
+            format!("2,000 messages: {label}"),
+            time(FRAMES * 3, |i| {
+                app.update(Event::Worker(WorkerEvent::Content(
+                    code_tokens[i % code_tokens.len()].into(),
+                )));
+                draw(t, app);
+            }),
+        ));
+        app.update(Event::Worker(WorkerEvent::Stopped));
+    }
+    rows
+}
+
+fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
+    Event::Terminal(TermEvent::Key(KeyEvent::new(code, modifiers)))
+}
+
+/// Ctrl+R over 50 earlier messages of 1 MiB each, the searched words at their start.
+fn search_rows() -> Vec<(String, Timing)> {
+    let mut app = App::new(info());
+    let inputs: Vec<String> = (0..50)
+        .map(|i| format!("needle {i} {}", "Haystack line\n".repeat(75_000)))
+        .collect();
+    app.update(Event::PastInputs(inputs));
+    app.update(key(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    for c in "needle 4".chars() {
+        app.update(key(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    let mut t = terminal(WIDTH);
+    let mut rows = Vec::new();
+    rows.push((
+        "Ctrl+R, 50 x 1 MiB inputs: a key (query changes)".into(),
+        time(40, |i| {
+            let code = if i % 2 == 0 {
+                KeyCode::Char('2')
+            } else {
+                KeyCode::Backspace
+            };
+            app.update(key(code, KeyModifiers::NONE));
+        }),
+    ));
+    rows.push((
+        "Ctrl+R, 50 x 1 MiB inputs: a frame".into(),
+        time(40, |_| draw(&mut t, &app)),
+    ));
+    rows
+}
+
+fn print_rows(rows: &[(String, Timing)]) {
+    println!(
+        "{:<52} {:>9} {:>9} {:>9} {:>9}",
+        "", "mean ms", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, t) in rows {
+        println!(
+            "{name:<52} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            ms(t.mean),
+            ms(t.p50),
+            ms(t.p99),
+            ms(t.max),
+        );
+    }
+}
+
 fn main() {
+    // `cargo bench` passes `--bench`; a word is a filter.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.as_deref() == Some("search") {
+        print_rows(&search_rows());
+        return;
+    }
+    if filter.as_deref() == Some("streaming") {
+        let mut app = conversation();
+        let mut t = terminal(WIDTH);
+        draw(&mut t, &app);
+        let rows = code_block_rows(&mut app, &mut t);
+        print_rows(&rows);
+        println!(
+            "highlighted / plain: {:.2}x",
+            ms(rows[1].1.mean) / ms(rows[0].1.mean)
+        );
+        return;
+    }
     let rss_start = rss();
     let (first_block, second_block) = first_highlighted_block();
     let rss_highlighting = rss();
@@ -249,48 +370,7 @@ fn main() {
     ));
     app.update(Event::Worker(WorkerEvent::Stopped));
 
-    // Streaming a code block: the answer is one growing fenced block (~150 lines of Rust),
-    // highlighted (the dark theme) and, in the same run, plain (no colours: what every theme
-    // drew before highlighting).
-    for (kind, label) in [
-        (ThemeKind::Mono, "streaming a code block, plain"),
-        (ThemeKind::Dark, "streaming a code block, highlighted"),
-    ] {
-        theme::set_active(kind);
-        let question = format!("code please ({label})");
-        for c in question.chars() {
-            app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
-                KeyCode::Char(c),
-                KeyModifiers::NONE,
-            ))));
-        }
-        app.update(Event::Terminal(TermEvent::Key(KeyEvent::new(
-            KeyCode::Enter,
-            KeyModifiers::NONE,
-        ))));
-        app.update(Event::Worker(WorkerEvent::Accepted));
-        app.update(Event::Worker(WorkerEvent::Content(
-            "Here:\n\n```rust\n".into(),
-        )));
-        let code_tokens = [
-            "pub fn ",
-            "step",
-            "(x: u32, name: &str) ",
-            "-> String ",
-            "{ format!(\"{name}: {}\", x + 1) } ",
-            "// next\n",
-        ];
-        rows.push((
-            format!("2,000 messages: {label}"),
-            time(FRAMES * 3, |i| {
-                app.update(Event::Worker(WorkerEvent::Content(
-                    code_tokens[i % code_tokens.len()].into(),
-                )));
-                draw(&mut t, &app);
-            }),
-        ));
-        app.update(Event::Worker(WorkerEvent::Stopped));
-    }
+    rows.extend(code_block_rows(&mut app, &mut t));
     theme::set_active(ThemeKind::Dark);
 
     // Resize every frame: every message is wrapped again.
@@ -407,4 +487,6 @@ fn main() {
         }
         _ => println!("\nRSS: not available on this platform (/proc/self/status)"),
     }
+    println!();
+    print_rows(&search_rows());
 }

@@ -6,11 +6,32 @@
 //! (`ESC P tmux ; … ESC \`, every `ESC` inside doubled), which reaches the outer terminal when
 //! `allow-passthrough` is `on`. Either setting is enough; with both, the outer terminal is told
 //! the same text twice. Neither sequence draws anything, so the screen is left as it is.
+//!
+//! Terminals bound what they take: sequences past about 100,000 bytes are dropped silently by
+//! many (hterm's and vim-oscyank's limit, the size xterm and tmux are known to take whole), so
+//! a longer text is refused before anything is sent (see [`fits`]). Nothing comes back from
+//! the terminal either way: a copy that was sent is not known to have arrived.
 
 use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+
+/// The longest OSC 52 sequence sent: `ESC ] 52 ; c ;`, the base64 text and `BEL` together.
+pub const MAX_SEQUENCE: usize = 100_000;
+
+/// The longest text (in bytes) whose sequence stays within [`MAX_SEQUENCE`]: 74,994 bytes,
+/// whose base64 is 99,992 bytes.
+pub const MAX_TEXT_BYTES: usize = (MAX_SEQUENCE - OVERHEAD) / 4 * 3;
+
+/// `ESC ] 52 ; c ;` and `BEL`.
+const OVERHEAD: usize = 8;
+
+/// True when the sequence for `text` is short enough for terminals to take it whole.
+#[must_use]
+pub fn fits(text: &str) -> bool {
+    text.len() <= MAX_TEXT_BYTES
+}
 
 /// The OSC 52 sequence that puts `text` on the clipboard (`c`, the system clipboard).
 #[must_use]
@@ -65,6 +86,16 @@ mod tests {
             copy_sequence("hi", true),
             "\x1b]52;c;aGk=\x07\x1bPtmux;\x1b\x1b]52;c;aGk=\x07\x1b\\"
         );
+    }
+
+    #[test]
+    fn the_cap_is_the_longest_text_whose_sequence_fits() {
+        assert_eq!(MAX_TEXT_BYTES, 74_994);
+        let longest = "a".repeat(MAX_TEXT_BYTES);
+        assert!(fits(&longest));
+        assert_eq!(osc52(&longest).len(), MAX_SEQUENCE);
+        assert!(!fits(&format!("{longest}a")));
+        assert!(osc52(&format!("{longest}a")).len() > MAX_SEQUENCE);
     }
 
     #[test]

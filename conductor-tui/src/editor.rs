@@ -5,13 +5,25 @@
 //! prepares the file, runs the editor and reads the result back.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The longest an editor session may last before it is stopped. The user is in it, so the
 /// limit is generous; it exists so that no wait of the UI is unbounded.
 pub const EDITOR_LIMIT: Duration = Duration::from_secs(8 * 3600);
 
-/// Why an edit did not produce a new input; the input is kept as it was in every case.
+/// Text the editor wrote before an edit went wrong (it exited with an error, ran too long or
+/// was stopped): the file is kept rather than deleted, so that nothing the user wrote is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// Where the file is now kept (the user's only, 0600).
+    pub path: PathBuf,
+    /// Its text, with the one trailing newline editors add taken off.
+    pub text: String,
+}
+
+/// Why an edit did not produce a new input. The input is kept as it was, and anything the
+/// editor wrote is kept in its file ([`Kept`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EditorError {
@@ -30,20 +42,49 @@ pub enum EditorError {
     /// The shell could not find the editor (exit status 127).
     #[error("the editor `{0}` was not found")]
     NotFound(String),
-    /// The editor ended with an error status (e.g. `:cq` in vi).
+    /// The editor ended with an error status (e.g. `:cq` in vi; Vim also after an error
+    /// earlier in the session, with the file saved).
     #[error("the editor `{editor}` exited with status {status}")]
     Failed {
         /// The editor command.
         editor: String,
         /// Its exit status (or the signal that ended it).
         status: String,
+        /// What it had written, when the file changed.
+        kept: Option<Kept>,
     },
     /// The editor ran past [`EDITOR_LIMIT`] and was stopped.
-    #[error("the editor `{0}` was still open after {limit} hours and was stopped", limit = EDITOR_LIMIT.as_secs() / 3600)]
-    TimedOut(String),
+    #[error("the editor `{editor}` was still open after {limit} hours and was stopped", limit = EDITOR_LIMIT.as_secs() / 3600)]
+    TimedOut {
+        /// The editor command.
+        editor: String,
+        /// What it had written, when the file changed.
+        kept: Option<Kept>,
+    },
+    /// The editor was stopped because the chat is ending (SIGTERM, SIGHUP).
+    #[error("the editor `{editor}` was stopped: the chat is ending")]
+    Stopped {
+        /// The editor command.
+        editor: String,
+        /// What it had written, when the file changed.
+        kept: Option<Kept>,
+    },
     /// The terminal could not be handed over or taken back.
     #[error("the terminal could not be handed to the editor: {0}")]
     Terminal(#[source] std::io::Error),
+}
+
+impl EditorError {
+    /// What the editor had written before it went wrong, kept in a file.
+    #[must_use]
+    pub fn kept(&self) -> Option<&Kept> {
+        match self {
+            Self::Failed { kept, .. }
+            | Self::TimedOut { kept, .. }
+            | Self::Stopped { kept, .. } => kept.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// The editor command: `$VISUAL`, else `$EDITOR`, else `vi` (empty values are skipped).
@@ -70,12 +111,26 @@ pub fn editor_from_env() -> String {
 /// with the one trailing newline editors add taken off. The terminal must be the editor's
 /// (cooked mode, main screen) while this runs.
 ///
-/// The editor is run by `sh -c`, so a command with arguments (`code --wait`, `emacs -nw`)
-/// works as it does in a shell.
+/// The editor is run by `sh -c` (as `exec EDITOR FILE`), so a command with arguments
+/// (`code --wait`, `emacs -nw`) works as it does in a shell, and stopping the child stops the
+/// editor itself.
 ///
 /// # Errors
 /// See [`EditorError`]; the text is not changed on any error.
 pub async fn edit(editor: &str, text: &str) -> Result<String, EditorError> {
+    edit_until(editor, text, std::future::pending()).await
+}
+
+/// [`edit`], stopping the editor when `stop` completes (the chat is ending): the editor is
+/// killed and anything it wrote is kept in its file ([`EditorError::Stopped`]).
+///
+/// # Errors
+/// See [`EditorError`].
+pub async fn edit_until(
+    editor: &str,
+    text: &str,
+    stop: impl Future<Output = ()>,
+) -> Result<String, EditorError> {
     // tempfile creates the file readable and writable by the user only (0600).
     let mut file = tempfile::Builder::new()
         .prefix("conductor-message-")
@@ -85,11 +140,11 @@ pub async fn edit(editor: &str, text: &str) -> Result<String, EditorError> {
     file.write_all(text.as_bytes())
         .and_then(|()| file.flush())
         .map_err(EditorError::File)?;
-    // Closed (the editor may replace the file), deleted when `path` drops.
+    // Closed (the editor may replace the file), deleted when `path` drops unless kept.
     let path = file.into_temp_path();
     let mut child = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("{editor} \"$1\""))
+        .arg(format!("exec {editor} \"$1\""))
         .arg("conductor-edit")
         .arg(&path)
         .spawn()
@@ -98,15 +153,28 @@ pub async fn edit(editor: &str, text: &str) -> Result<String, EditorError> {
             source,
         })?;
     let started = Instant::now();
+    tokio::pin!(stop);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= EDITOR_LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(EditorError::TimedOut(editor.to_owned()));
+                end(&mut child).await;
+                let kept = keep_if_changed(path, text);
+                return Err(EditorError::TimedOut {
+                    editor: editor.to_owned(),
+                    kept,
+                });
             }
-            Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Ok(None) => {
+                tokio::select! {
+                    () = &mut stop => {
+                        end(&mut child).await;
+                        let kept = keep_if_changed(path, text);
+                        return Err(EditorError::Stopped { editor: editor.to_owned(), kept });
+                    }
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
             Err(source) => {
                 return Err(EditorError::Spawn {
                     editor: editor.to_owned(),
@@ -122,17 +190,68 @@ pub async fn edit(editor: &str, text: &str) -> Result<String, EditorError> {
         let status = status
             .code()
             .map_or_else(|| "(killed by a signal)".to_owned(), |c| c.to_string());
+        let kept = keep_if_changed(path, text);
         return Err(EditorError::Failed {
             editor: editor.to_owned(),
             status,
+            kept,
         });
     }
     let edited = std::fs::read_to_string(&path).map_err(EditorError::File)?;
-    let edited = edited
-        .strip_suffix("\r\n")
-        .or_else(|| edited.strip_suffix('\n'))
-        .unwrap_or(&edited);
-    Ok(edited.to_owned())
+    Ok(without_final_newline(&edited).to_owned())
+}
+
+/// How long an editor asked to end (SIGTERM) has before it is killed.
+const END_GRACE: Duration = Duration::from_secs(2);
+
+/// Ends the editor: SIGTERM first, so that it gives the terminal back as it found it (Vim,
+/// Neovim, nano and Emacs restore the screen and the terminal mode on SIGTERM, and Vim keeps
+/// its swap file), then SIGKILL after [`END_GRACE`].
+async fn end(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // Our child, not yet reaped: its id cannot have been reused.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let asked = Instant::now();
+        while asked.elapsed() < END_GRACE {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `text` less the one trailing newline editors add.
+fn without_final_newline(text: &str) -> &str {
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
+}
+
+/// After an edit that went wrong: the file is kept (not deleted) when the editor changed it.
+fn keep_if_changed(path: tempfile::TempPath, seed: &str) -> Option<Kept> {
+    let written = std::fs::read_to_string(&path).ok()?;
+    let text = without_final_newline(&written);
+    if text == without_final_newline(seed) {
+        return None;
+    }
+    let text = text.to_owned();
+    match path.keep() {
+        Ok(path) => {
+            tracing::warn!(path = %path.display(), "the editor failed; its file is kept");
+            Some(Kept { path, text })
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the editor's file could not be kept");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

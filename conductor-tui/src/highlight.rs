@@ -76,8 +76,11 @@ pub fn highlight(
     };
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     let cache = cache.get_or_insert_with(Cache::default);
-    let key = finished_key(theme, &syntax.name, whole);
-    if complete && let Some(lines) = cache.finished.get(&key) {
+    // Hashing every line is only worth it for a finished block (an open one changes each call).
+    let key = complete.then(|| finished_key(theme, &syntax.name, whole));
+    if let Some(key) = key
+        && let Some(lines) = cache.finished.get(&key)
+    {
         return Some(HighlightedBlock {
             lines: Arc::clone(lines),
             partial: None,
@@ -90,10 +93,9 @@ pub fn highlight(
     block.extend(whole, syntaxes, highlighter);
     let partial = partial.and_then(|line| block.peek(line, syntaxes, highlighter));
     let lines = Arc::clone(&block.lines);
-    if complete {
-        cache.finish(key, block);
-    } else {
-        cache.keep_open(block);
+    match key {
+        Some(key) => cache.finish(key, block),
+        None => cache.keep_open(block),
     }
     Some(HighlightedBlock { lines, partial })
 }

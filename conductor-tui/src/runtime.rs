@@ -8,6 +8,7 @@ use conductor_core::backend::same_model;
 use conductor_core::{Backend, Conductor, PersonalityCatalog, Role};
 
 use crate::app::{Action, App, NoticeLevel};
+use crate::editor::EditorError;
 use crate::event::{Event, EventHandler, EventSender, FPS, PullUpdate};
 use crate::lock::{LockError, SessionLock};
 use crate::residency::{IDLE_INTERVAL, ResidencyPoller};
@@ -258,21 +259,80 @@ fn copy(guard: &mut TerminalGuard, text: &str, what: String) -> Event {
     }
 }
 
-/// `/edit`: the terminal to the user's editor and back. The terminal reader stops first, so
-/// that the editor gets every key.
-async fn edit(
-    guard: &mut TerminalGuard,
-    events: &mut EventHandler,
-    text: &str,
-) -> (Event, std::io::Result<()>) {
-    events.stop_terminal().await;
-    let outcome = match guard.suspend() {
-        Ok(()) => crate::editor::edit(&crate::editor::editor_from_env(), text).await,
-        Err(err) => Err(crate::editor::EditorError::Terminal(err)),
-    };
+/// An editor session of `/edit`: the terminal is the editor's until the task ends. The loop
+/// keeps running meanwhile (worker events, saves, signals), drawing nothing.
+struct Editing {
+    task: tokio::task::JoinHandle<Result<String, EditorError>>,
+    /// Dropped (or sent) to stop the editor: the chat is ending.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Ticks while the terminal reader (which ticks otherwise) is stopped: the streaming
+    /// saves and the other timed work go on.
+    tick: tokio::time::Interval,
+}
+
+/// The longest the end of a stopped editor is waited for (it gets SIGTERM, then SIGKILL).
+const EDITOR_STOP_LIMIT: Duration = Duration::from_secs(5);
+
+impl Editing {
+    /// `/edit`: the terminal to the user's editor. The terminal reader stops first, so that
+    /// the editor gets every key.
+    async fn start(
+        guard: &mut TerminalGuard,
+        events: &mut EventHandler,
+        text: String,
+    ) -> Result<Self, EditorError> {
+        events.stop_terminal().await;
+        if let Err(err) = guard.suspend() {
+            return Err(EditorError::Terminal(err));
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let editor = crate::editor::editor_from_env();
+        let task = tokio::spawn(async move {
+            let stopped = async {
+                // Sent or dropped, it is the same: stop.
+                let _ = stopped.await;
+            };
+            crate::editor::edit_until(&editor, &text, stopped).await
+        });
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / FPS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Ok(Self {
+            task,
+            stop: Some(stop),
+            tick,
+        })
+    }
+
+    /// What the editor task returned.
+    fn outcome(
+        joined: Result<Result<String, EditorError>, tokio::task::JoinError>,
+    ) -> Result<String, EditorError> {
+        joined.unwrap_or_else(|err| Err(EditorError::Terminal(std::io::Error::other(err))))
+    }
+
+    /// The chat is ending: the editor is asked to stop and waited for (briefly), so that it
+    /// leaves the terminal before it is restored.
+    async fn stop(mut self) -> Result<String, EditorError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match tokio::time::timeout(EDITOR_STOP_LIMIT, &mut self.task).await {
+            Ok(joined) => Self::outcome(joined),
+            Err(_) => {
+                self.task.abort();
+                Err(EditorError::Terminal(std::io::Error::other(
+                    "the editor did not stop",
+                )))
+            }
+        }
+    }
+}
+
+/// The terminal back from the editor: reading and drawing again.
+fn take_back_terminal(guard: &mut TerminalGuard, events: &mut EventHandler) -> std::io::Result<()> {
     let resumed = guard.resume();
     events.start_terminal(FPS);
-    (Event::Edited(outcome), resumed)
+    resumed
 }
 
 pub(crate) async fn event_loop(
@@ -315,36 +375,68 @@ pub(crate) async fn event_loop(
     let mut last_draw: Option<Instant> = None;
     let mut result = Ok(());
     let mut locks = SessionLocks::default();
+    let mut editing: Option<Editing> = None;
     loop {
         locks.follow(runtime.store.as_ref(), &mut app);
         for action in app.take_actions() {
             match action {
+                // The editor has the terminal: no sequence may reach it (nor can a key have
+                // asked for this; it is refused in case anything else ever does).
+                Action::Copy { what, text } if editing.is_some() => app.update(Event::Copied {
+                    what,
+                    chars: text.chars().count(),
+                    tmux: false,
+                    result: Err("the editor has the terminal".into()),
+                }),
                 Action::Copy { text, what } => {
                     let event = copy(&mut guard, &text, what);
                     app.update(event);
                 }
-                Action::Edit(text) => {
-                    let (event, resumed) = edit(&mut guard, &mut events, &text).await;
-                    app.update(event);
-                    if let Err(err) = resumed {
-                        result = Err(err);
-                        app.quit();
+                Action::Edit(_) if editing.is_some() => {}
+                Action::Edit(text) => match Editing::start(&mut guard, &mut events, text).await {
+                    Ok(started) => editing = Some(started),
+                    Err(err) => {
+                        let resumed = take_back_terminal(&mut guard, &mut events);
+                        app.update(Event::Edited(Err(err)));
+                        if let Err(err) = resumed {
+                            result = Err(err);
+                            app.quit();
+                        }
                     }
-                }
+                },
                 action => runtime.dispatch(action, &app),
             }
         }
         if app.should_quit {
             break;
         }
-        if last_draw.is_none_or(|t| t.elapsed() >= frame) && app.take_dirty() {
+        // Nothing is drawn while the editor has the terminal; what changed meanwhile is drawn
+        // once it is back.
+        if editing.is_none() && last_draw.is_none_or(|t| t.elapsed() >= frame) && app.take_dirty() {
             if let Err(err) = guard.terminal.draw(|f| ui::draw(f, &app)) {
                 result = Err(err);
                 break;
             }
             last_draw = Some(Instant::now());
         }
-        let Some(event) = events.next().await else {
+        let next = match &mut editing {
+            Some(open) => tokio::select! {
+                joined = &mut open.task => {
+                    editing = None;
+                    let resumed = take_back_terminal(&mut guard, &mut events);
+                    app.update(Event::Edited(Editing::outcome(joined)));
+                    if let Err(err) = resumed {
+                        result = Err(err);
+                        app.quit();
+                    }
+                    continue;
+                }
+                event = events.next() => event,
+                _ = open.tick.tick() => Some(Event::Tick),
+            },
+            None => events.next().await,
+        };
+        let Some(event) = next else {
             break;
         };
         app.update(event);
@@ -354,6 +446,19 @@ pub(crate) async fn event_loop(
                 Some(event) => app.update(event),
                 None => break,
             }
+        }
+    }
+    // Ending with the editor open (SIGTERM, SIGHUP): it is stopped first, keeping what it
+    // wrote in its file, so that the terminal is restored after it, not under it.
+    if let Some(open) = editing.take()
+        && let Err(err) = open.stop().await
+    {
+        match err.kept() {
+            Some(kept) => tracing::warn!(
+                path = %kept.path.display(),
+                "the chat ended during /edit; the text written is kept"
+            ),
+            None => tracing::info!(error = %err, "the chat ended during /edit"),
         }
     }
     for action in app.take_actions() {

@@ -13,6 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
 
+use crate::app::{match_span, searched_part};
 use conductor_core::text::one_line;
 use conductor_core::{Processor, Role};
 
@@ -20,7 +21,7 @@ use crate::app::{
     App, Badge, ChatEntry, Entry, EntryKind, MessageState, Notice, NoticeLevel, Phase, Picker, View,
 };
 use crate::codeblocks::code_blocks;
-use crate::markdown::{render_markdown, render_plain};
+use crate::markdown::{Resume, render_markdown, render_markdown_into, render_plain};
 use crate::theme;
 
 /// Hints, placeholders and separators, in the active theme.
@@ -103,7 +104,9 @@ fn render_conversation(app: &App, area: Rect, buf: &mut Buffer) {
         .map(|entry| {
             entry
                 .cache
-                .height(width, entry.version(), || entry_lines(entry, width))
+                .height_in_place(width, entry.version(), |lines, tail| {
+                    entry_lines_into(entry, width, lines, tail);
+                })
                 + 1
         })
         .collect();
@@ -125,10 +128,10 @@ fn render_conversation(app: &App, area: Rect, buf: &mut Buffer) {
             break;
         }
         if start + h > view.top {
-            entry.cache.with_lines(
+            entry.cache.with_lines_in_place(
                 width,
                 entry.version(),
-                || entry_lines(entry, width),
+                |lines, tail| entry_lines_into(entry, width, lines, tail),
                 |lines| {
                     let skip = view.top.saturating_sub(start);
                     for (i, line) in lines.iter().enumerate().skip(skip) {
@@ -203,14 +206,134 @@ fn render_welcome(app: &App, area: Rect, buf: &mut Buffer) {
 /// The lines of one entry at `width`: a header, then the indented body.
 #[must_use]
 pub fn entry_lines(entry: &Entry, width: u16) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    entry_lines_into(entry, width, &mut lines, &mut None);
+    lines
+}
+
+/// What is kept beside the cached lines of an answer that streams, so that a token renders
+/// only the tail of the answer again (from the last point of its source that cannot change,
+/// see [`render_markdown_into`]) instead of the whole of it, every frame.
+#[derive(Debug, Default)]
+pub struct StreamTail {
+    /// The body as the markdown renderer left it: not indented, code blocks not numbered.
+    body: Vec<Line<'static>>,
+    resume: Resume,
+    /// Where the body starts in the entry's lines (after the header and the thinking).
+    body_start: usize,
+    /// The length of the thinking text the lines were made with.
+    thinking: usize,
+    /// Whether the code blocks' tops carry their numbers.
+    numbered: bool,
+    /// The line that ends with the cursor.
+    cursor: Option<usize>,
+}
+
+/// The lines of one entry at `width`, into `lines`. For an answer that streams, `lines` and
+/// `tail` may hold what an earlier call made of it (at this width and theme): only its tail is
+/// rendered again, and the lines come out the same as rendered whole.
+pub fn entry_lines_into(
+    entry: &Entry,
+    width: u16,
+    lines: &mut Vec<Line<'static>>,
+    tail: &mut Option<StreamTail>,
+) {
     match entry.kind() {
-        EntryKind::Message(message) => message_lines(message, width),
-        EntryKind::Notice(notice) => notice_lines(notice, width),
+        EntryKind::Message(message)
+            if message.role == Role::Assistant
+                && message.state == MessageState::Streaming
+                && !message.content.is_empty() =>
+        {
+            streaming_lines(message, width, lines, tail);
+        }
+        EntryKind::Message(message) => {
+            *tail = None;
+            *lines = message_lines(message, width);
+        }
+        EntryKind::Notice(notice) => {
+            *tail = None;
+            *lines = notice_lines(notice, width);
+        }
     }
 }
 
-fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
+/// An answer that streams: [`message_lines`], going on from `tail` when it can.
+fn streaming_lines(
+    message: &ChatEntry,
+    width: u16,
+    lines: &mut Vec<Line<'static>>,
+    tail: &mut Option<StreamTail>,
+) {
     let body_width = width.saturating_sub(2);
+    let blocks = code_blocks(&message.content).len();
+    if let Some(state) = tail.as_mut().filter(|s| {
+        s.thinking == message.thinking.len() && s.body_start + s.body.len() == lines.len()
+    }) {
+        if let Some(line) = state.cursor.take().and_then(|row| lines.get_mut(row)) {
+            line.spans.pop();
+        }
+        let kept = render_markdown_into(
+            &message.content,
+            body_width,
+            Style::new(),
+            &mut state.body,
+            &mut state.resume,
+        );
+        let kept_tops = state.body[..kept]
+            .iter()
+            .filter(|l| is_block_top(l))
+            .count();
+        let tops = kept_tops
+            + state.body[kept..]
+                .iter()
+                .filter(|l| is_block_top(l))
+                .count();
+        let numbered = blocks != 0 && tops == blocks;
+        // Numbers given (or not) to the blocks kept stand; otherwise all is made again.
+        if kept_tops == 0 || numbered == state.numbered {
+            lines.truncate(state.body_start + kept);
+            let mut new = state.body[kept..].to_vec();
+            if numbered {
+                number_tops(&mut new, kept_tops);
+            }
+            lines.extend(indent(new, "  "));
+            state.numbered = numbered;
+            state.cursor = add_cursor(lines);
+            return;
+        }
+    }
+    let mut state = StreamTail::default();
+    *lines = message_head(message, body_width);
+    state.body_start = lines.len();
+    state.thinking = message.thinking.len();
+    render_markdown_into(
+        &message.content,
+        body_width,
+        Style::new(),
+        &mut state.body,
+        &mut state.resume,
+    );
+    let mut body = state.body.clone();
+    state.numbered = blocks != 0 && body.iter().filter(|l| is_block_top(l)).count() == blocks;
+    if state.numbered {
+        number_tops(&mut body, 0);
+    }
+    lines.extend(indent(body, "  "));
+    state.cursor = add_cursor(lines);
+    *tail = Some(state);
+}
+
+/// The cursor of an answer that streams, at the end of its last line; returns that line.
+fn add_cursor(lines: &mut [Line<'static>]) -> Option<usize> {
+    let row = lines.len().checked_sub(1)?;
+    lines[row]
+        .spans
+        .push(Span::styled("▌", theme::active().assistant));
+    Some(row)
+}
+
+/// The header of a message and its thinking, if any.
+fn message_head(message: &ChatEntry, body_width: u16) -> Vec<Line<'static>> {
     let theme = theme::active();
     let (name, colour) = match message.role {
         Role::User => ("You".to_owned(), theme.user),
@@ -243,6 +366,13 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
             "  ",
         ));
     }
+    lines
+}
+
+fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
+    let body_width = width.saturating_sub(2);
+    let theme = theme::active();
+    let mut lines = message_head(message, body_width);
     let body = match message.role {
         Role::Assistant => number_code_blocks(
             render_markdown(&message.content, body_width, Style::new()),
@@ -264,24 +394,32 @@ fn message_lines(message: &ChatEntry, width: u16) -> Vec<Line<'static>> {
     lines
 }
 
+/// The top line of a code block's frame, as the renderer draws it (`╭─`, alone).
+fn is_block_top(line: &Line<'_>) -> bool {
+    line.spans.len() == 1
+        && line
+            .spans
+            .first()
+            .is_some_and(|s| s.content.starts_with("╭─"))
+}
+
 /// Adds `[N]` to the top of each code block drawn, the number `/copy N` takes. The blocks are
 /// found in the text by [`code_blocks`] and on screen by the renderer's frame (`╭─`); when the
 /// two counts differ (a line of prose that starts with `╭─`), no numbers are shown rather than
 /// wrong ones.
 fn number_code_blocks(mut lines: Vec<Line<'static>>, text: &str) -> Vec<Line<'static>> {
     let count = code_blocks(text).len();
-    let is_top = |line: &Line<'_>| {
-        line.spans.len() == 1
-            && line
-                .spans
-                .first()
-                .is_some_and(|s| s.content.starts_with("╭─"))
-    };
-    if count == 0 || lines.iter().filter(|l| is_top(l)).count() != count {
+    if count == 0 || lines.iter().filter(|l| is_block_top(l)).count() != count {
         return lines;
     }
-    let mut n = 0;
-    for line in lines.iter_mut().filter(|l| is_top(l)) {
+    number_tops(&mut lines, 0);
+    lines
+}
+
+/// Numbers the code blocks' tops in `lines`, the first `[before + 1]`.
+fn number_tops(lines: &mut [Line<'static>], before: usize) {
+    let mut n = before;
+    for line in lines.iter_mut().filter(|l| is_block_top(l)) {
         n += 1;
         let gap = if line.spans[0].content.ends_with(' ') {
             ""
@@ -293,7 +431,6 @@ fn number_code_blocks(mut lines: Vec<Line<'static>>, text: &str) -> Vec<Line<'st
             theme::active().gutter.add_modifier(Modifier::BOLD),
         ));
     }
-    lines
 }
 
 fn notice_lines(notice: &Notice, width: u16) -> Vec<Line<'static>> {
@@ -536,8 +673,8 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(search) = &app.search else {
         return;
     };
-    let matches = app.search_matches();
-    let rows = matches.len().clamp(1, SEARCH_ROWS);
+    let found = app.search_match_count();
+    let rows = found.clamp(1, SEARCH_ROWS);
     let height = u16::try_from(rows + 3).unwrap_or(u16::MAX).min(area.height);
     if height < 3 || area.width < 10 {
         return;
@@ -570,7 +707,7 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     ]);
     buf.set_line(inner.x, inner.y, &query, inner.width);
     let shown = usize::from(inner.height.saturating_sub(1));
-    if matches.is_empty() {
+    if found == 0 {
         buf.set_stringn(
             inner.x,
             inner.y + 1,
@@ -581,9 +718,13 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let first = search.selected.saturating_sub(shown.saturating_sub(1));
-    for (i, text) in matches.iter().enumerate().skip(first).take(shown) {
+    for i in (first..found).take(shown) {
+        let Some(text) = app.search_match_at(i) else {
+            break;
+        };
         let y = inner.y + 1 + u16::try_from(i - first).unwrap_or(0);
-        let mut line = highlight(&one_line(text), &search.query);
+        // Only the start of an input is searched, and a row shows less still.
+        let mut line = highlight(&one_line(searched_part(text)), &search.query);
         line.spans.insert(0, Span::raw("  "));
         if i == search.selected {
             line = line.style(Style::new().add_modifier(Modifier::REVERSED));
@@ -593,26 +734,19 @@ fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// `text` with the first case-insensitive occurrence of `query` in bold.
+/// `text` with the first case-insensitive occurrence of `query` in bold (found as the search
+/// finds it, so that a character whose lower case is longer or shorter moves nothing).
 fn highlight(text: &str, query: &str) -> Line<'static> {
-    let lower = text.to_lowercase();
-    let found = (!query.is_empty())
-        .then(|| lower.find(&query.to_lowercase()))
-        .flatten()
-        // Lower-casing can change lengths (rare scripts): highlight only when it did not.
-        .filter(|_| lower.len() == text.len());
-    match found {
-        Some(at) if text.is_char_boundary(at) && text.is_char_boundary(at + query.len()) => {
-            Line::from(vec![
-                Span::raw(text[..at].to_owned()),
-                Span::styled(
-                    text[at..at + query.len()].to_owned(),
-                    theme::active().user.add_modifier(Modifier::BOLD),
-                ),
-                Span::raw(text[at + query.len()..].to_owned()),
-            ])
-        }
-        _ => Line::from(text.to_owned()),
+    match match_span(text, query) {
+        Some((start, end)) => Line::from(vec![
+            Span::raw(text[..start].to_owned()),
+            Span::styled(
+                text[start..end].to_owned(),
+                theme::active().user.add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(text[end..].to_owned()),
+        ]),
+        None => Line::from(text.to_owned()),
     }
 }
 

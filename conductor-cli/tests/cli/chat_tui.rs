@@ -160,6 +160,11 @@ fn command_with_env(home: &Path, host: &str, env: &str, extra: &str) -> String {
 
 /// As [`command`], and the binary's pid is written to `pid_file` (a shell that `exec`s it).
 fn command_with_pid(home: &Path, host: &str, pid_file: &Path) -> String {
+    command_with_pid_env(home, host, "", pid_file)
+}
+
+/// As [`command_with_pid`], with more `NAME=value` words for `env` (already quoted).
+fn command_with_pid_env(home: &Path, host: &str, env: &str, pid_file: &Path) -> String {
     let script = format!(
         "echo $$ > {}; exec {} chat",
         quote(pid_file.to_str().unwrap()),
@@ -169,7 +174,7 @@ fn command_with_pid(home: &Path, host: &str, pid_file: &Path) -> String {
     format!(
         "env -u CONDUCTOR_CONFIG -u CONDUCTOR_MODEL -u CONDUCTOR_PERSONALITY -u CONDUCTOR_LOG \
          HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config \
-         OLLAMA_HOST={host} CONDUCTOR_GPU_POLICY=enforce sh -c {script}; \
+         OLLAMA_HOST={host} CONDUCTOR_GPU_POLICY=enforce {env} sh -c {script}; \
          echo \"[exited $?]\"; sleep 60",
         home = quote(home),
         script = quote(&script),
@@ -486,7 +491,7 @@ async fn copy_reaches_the_terminal_clipboard() {
 
     tmux.type_text("copy", "/copy 1");
     tmux.keys("copy", &["Enter"]);
-    tmux.wait_for("copy", "Copied 16 characters (code block 1)")
+    tmux.wait_for("copy", "Sent 16 characters (code block 1)")
         .await;
     let buffer = tmux.run(&["show-buffer"]);
     assert_eq!(String::from_utf8_lossy(&buffer.stdout), "cargo test --all");
@@ -602,6 +607,134 @@ async fn compose_in_the_editor() {
     assert!(!screen.contains("History search"), "{screen}");
     tmux.keys("again", &["C-c", "C-c", "C-c"]);
     tmux.wait_for("again", "[exited 0]").await;
+}
+
+/// While the editor of `/edit` has the terminal the chat goes on behind it: the answer being
+/// streamed arrives and is saved. SIGTERM then stops the editor, keeps what it wrote, gives
+/// the terminal back and saves, as it does without an editor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_goes_on_while_the_editor_is_open_and_a_signal_ends_both() {
+    if !tmux_or_skip("the_chat_goes_on_while_the_editor_is_open_and_a_signal_ends_both") {
+        return;
+    }
+    let ollama = StandIn::start().await;
+    ollama.set_default_reply(
+        Reply::tokens(&[
+            "streamed ",
+            "slowly ",
+            "while ",
+            "editing ",
+            "and ",
+            "finished.",
+        ])
+        .chunk_delay(Duration::from_millis(400)),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let tmp = home.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let opened = home.path().join("editor-opened");
+    let editor = home.path().join("editor.sh");
+    // Writes, then stays open (as a user would) until it is stopped.
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nprintf 'half a thought\\n' > \"$1\"\ntouch {}\nexec sleep 120\n",
+            quote(opened.to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let env = format!(
+        "EDITOR={} VISUAL= TMPDIR={}",
+        quote(editor.to_str().unwrap()),
+        quote(tmp.to_str().unwrap())
+    );
+    let pid_file = home.path().join("chat.pid");
+    let tmux = Tmux::new(home.path());
+    tmux.start(
+        "bg",
+        &command_with_pid_env(home.path(), &ollama.host(), &env, &pid_file),
+    );
+    tmux.wait_for("bg", "100% GPU").await;
+    tmux.type_text("bg", "a question before editing");
+    tmux.keys("bg", &["Enter"]);
+    tmux.wait_for("bg", "streamed").await;
+    tmux.keys("bg", &["C-x", "C-e"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !opened.exists() {
+        assert!(Instant::now() < deadline, "the editor did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        tmux.display("bg", "#{alternate_on}"),
+        "0",
+        "the editor has the terminal"
+    );
+
+    // The answer ends while the editor is open, and is saved then, not when it closes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let saved =
+            std::fs::read_dir(home.path().join("data/conductor/sessions")).is_ok_and(|_| {
+                sessions(home.path())
+                    .iter()
+                    .any(|(_, t)| t.contains("finished."))
+            });
+        if saved {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the answer was not saved while the editor was open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !tmux.screen("bg").contains("finished."),
+        "nothing drawn over the editor"
+    );
+
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let asked = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-s", "TERM", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let screen = tmux.wait_for("bg", "[exited").await;
+    assert!(screen.contains("[exited 0]"), "{screen}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "not after the editor"
+    );
+    assert_eq!(
+        tmux.display(
+            "bg",
+            "#{alternate_on} #{mouse_any_flag} #{mouse_button_flag} #{mouse_standard_flag} \
+             #{cursor_flag}"
+        ),
+        "0 0 0 0 1"
+    );
+    assert!(
+        sessions(home.path())
+            .iter()
+            .any(|(_, t)| t.contains("a question before editing") && t.contains("finished.")),
+        "saved"
+    );
+    // What the editor wrote is not lost: its file is kept.
+    let kept: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("conductor-message-"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(kept, ["half a thought\n"]);
 }
 
 /// `/model NAME` asks the server first and says where the new model runs; `/policy` changes

@@ -36,7 +36,7 @@ impl App {
             TermEvent::Paste(text) => {
                 if let Some(search) = &mut self.search {
                     search.query.push_str(&text.replace(['\r', '\n'], " "));
-                    search.selected = 0;
+                    search.refilter();
                 } else if let Some(picker) = &mut self.picker {
                     picker.filter.push_str(text.trim());
                     picker.selected = 0;

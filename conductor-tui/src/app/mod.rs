@@ -34,7 +34,7 @@ pub use self::notices::{Notice, NoticeLevel, diagnosis_notice};
 pub use self::pickers::{Picker, PickerItem, PickerKind};
 pub use self::policy::{Verdict, VerdictKind};
 pub use self::pull::PullState;
-pub use self::search::HistorySearch;
+pub use self::search::{HistorySearch, SEARCHED_BYTES, fold, match_span, searched_part};
 use crate::event::{Event, FPS};
 use crate::input::{Input, InputHistory};
 use crate::residency::ResidencyState;
@@ -214,6 +214,8 @@ pub struct App {
     /// The user's messages of earlier conversations, oldest first (Ctrl+R searches them after
     /// this conversation's inputs).
     pub past_inputs: Vec<String>,
+    /// `past_inputs` folded for the search (see `search`), made once when they arrive.
+    past_folded: Vec<String>,
     /// Set when the app should end.
     pub should_quit: bool,
     /// Ticks seen.
@@ -259,6 +261,7 @@ impl App {
             pull: None,
             search: None,
             past_inputs: Vec::new(),
+            past_folded: Vec::new(),
             should_quit: false,
             ticks: 0,
             scroll: None,
@@ -368,7 +371,7 @@ impl App {
                 result,
             } => self.copied(&what, chars, tmux, result),
             Event::Edited(result) => self.edited(result),
-            Event::PastInputs(inputs) => self.past_inputs = inputs,
+            Event::PastInputs(inputs) => self.set_past_inputs(inputs),
             Event::Terminate => self.quit(),
         }
     }

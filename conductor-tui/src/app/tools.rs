@@ -21,6 +21,15 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// `text` with its first letter in upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 impl App {
     /// The text of the last answer that has any.
     fn last_answer(&self) -> Option<&str> {
@@ -45,10 +54,8 @@ impl App {
         };
         if arg.is_empty() {
             let text = answer.to_owned();
-            self.actions.push(Action::Copy {
-                text,
-                what: "the last answer".into(),
-            });
+            let blocks = code_blocks(answer).len();
+            self.copy_if_it_fits(text, "the last answer".into(), blocks);
             return;
         }
         let blocks = code_blocks(answer);
@@ -86,12 +93,40 @@ impl App {
             }
             _ => {
                 let text = blocks[n - 1].code.clone();
-                self.actions.push(Action::Copy {
-                    text,
-                    what: format!("code block {n}"),
-                });
+                self.copy_if_it_fits(text, format!("code block {n}"), 0);
             }
         }
+    }
+
+    /// Asks the runtime to copy `text`, unless its OSC 52 sequence is longer than terminals
+    /// take (they drop it silently, so the user would believe it copied). `blocks` is how many
+    /// code blocks the answer has, for the way out.
+    fn copy_if_it_fits(&mut self, text: String, what: String, blocks: usize) {
+        if crate::clipboard::fits(&text) {
+            self.actions.push(Action::Copy { text, what });
+            return;
+        }
+        let mut ways = Vec::new();
+        if blocks > 0 {
+            ways.push(format!("/copy 1 to /copy {blocks} copy one code block"));
+        }
+        ways.push(format!(
+            "conductor sessions export {} -o FILE writes the whole conversation to a file",
+            self.session.id
+        ));
+        self.notice(
+            NoticeLevel::Error,
+            format!(
+                "Not copied: {what} is {} bytes, more than the {} a terminal clipboard takes",
+                thousands(text.len()),
+                thousands(crate::clipboard::MAX_TEXT_BYTES)
+            ),
+            vec![
+                "Terminals drop longer OSC 52 sequences without a word, so nothing was sent."
+                    .into(),
+            ],
+            Some(ways.join("; ")),
+        );
     }
 
     /// The copy was written to the terminal (or not).
@@ -109,11 +144,15 @@ impl App {
                      `allow-passthrough on`) in tmux.conf"
                 } else {
                     "sent through the terminal (OSC 52), so it works over SSH; a terminal \
-                     without OSC 52 ignores it"
+                     without OSC 52 (or with it turned off) ignores it without a word"
                 };
                 self.notice(
                     NoticeLevel::Info,
-                    format!("Copied {} characters ({what})", thousands(chars)),
+                    // The terminal does not answer: sent is all that is known.
+                    format!(
+                        "Sent {} characters ({what}) to the terminal's clipboard",
+                        thousands(chars)
+                    ),
                     Vec::new(),
                     Some(hint.into()),
                 );
@@ -148,12 +187,44 @@ impl App {
                 self.input.insert_str(&text);
                 self.hint("edited: Enter sends it");
             }
-            Err(err) => self.notice(
-                NoticeLevel::Error,
-                format!("Not edited: {err}"),
-                vec!["Your input is unchanged.".into()],
-                Some("set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into()),
-            ),
+            Err(err) => {
+                if let Some(kept) = err.kept() {
+                    // The editor wrote something before it went wrong (Vim exits non-zero
+                    // after an error earlier in the session, even when the file was saved):
+                    // the text comes in, and the input it replaces stays one Up away.
+                    let earlier = self.input.take();
+                    self.history.push(&earlier);
+                    self.input.insert_str(&kept.text);
+                    let mut details = vec![format!(
+                        "What it wrote is in the input, and kept in {}.",
+                        kept.path.display()
+                    )];
+                    if !earlier.trim().is_empty() {
+                        details.push(
+                            "Your earlier input is in the history: Up brings it back.".into(),
+                        );
+                    }
+                    self.notice(
+                        NoticeLevel::Warning,
+                        format!(
+                            "{}{}",
+                            capitalized(&err.to_string()),
+                            ", after writing the file"
+                        ),
+                        details,
+                        Some("check the text before sending it (Enter sends)".into()),
+                    );
+                } else {
+                    self.notice(
+                        NoticeLevel::Error,
+                        format!("Not edited: {err}"),
+                        vec!["Your input is unchanged.".into()],
+                        Some(
+                            "set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into(),
+                        ),
+                    );
+                }
+            }
         }
         self.dirty = true;
     }

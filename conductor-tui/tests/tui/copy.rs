@@ -53,7 +53,10 @@ fn copy_takes_the_last_answer() {
     });
     let (level, title, hint) = last_notice(&app);
     assert_eq!(level, NoticeLevel::Info);
-    assert_eq!(title, "Copied 1,234 characters (the last answer)");
+    assert_eq!(
+        title,
+        "Sent 1,234 characters (the last answer) to the terminal's clipboard"
+    );
     assert!(hint.unwrap().contains("OSC 52"));
     // Inside tmux: what tmux needs.
     app.update(Event::Copied {
@@ -63,7 +66,10 @@ fn copy_takes_the_last_answer() {
         result: Ok(()),
     });
     let (_, title, hint) = last_notice(&app);
-    assert_eq!(title, "Copied 5 characters (the last answer)");
+    assert_eq!(
+        title,
+        "Sent 5 characters (the last answer) to the terminal's clipboard"
+    );
     assert!(hint.unwrap().contains("set -g set-clipboard on"));
 }
 
@@ -138,4 +144,47 @@ fn code_blocks_are_numbered_on_screen() {
     let text = screen(&render(&app, 60, 30));
     assert!(text.contains("╭─ sh [1]"), "{text}");
     assert!(text.contains("╭─ python [2]"), "{text}");
+}
+
+#[test]
+fn a_text_longer_than_terminals_take_is_refused_with_the_ways_out() {
+    use conductor_tui::clipboard::MAX_TEXT_BYTES;
+    let mut app = app();
+    let code = "x".repeat(100);
+    let huge = format!(
+        "{}\n\n```sh\n{code}\n```\n",
+        "word ".repeat(MAX_TEXT_BYTES / 5 + 1)
+    );
+    answer(&mut app, "a long one", &[&huge]);
+    submit(&mut app, "/copy");
+    assert!(app.take_actions().is_empty(), "nothing is sent");
+    let (level, title, hint) = last_notice(&app);
+    assert_eq!(level, NoticeLevel::Error);
+    assert_eq!(huge.len(), 75_108);
+    assert_eq!(
+        title,
+        "Not copied: the last answer is 75,108 bytes, more than the 74,994 a terminal clipboard \
+         takes"
+    );
+    let hint = hint.unwrap();
+    assert!(hint.contains("/copy 1 to /copy 1"), "{hint}");
+    assert!(
+        hint.contains(&format!("conductor sessions export {}", app.session.id)),
+        "{hint}"
+    );
+    // Its code block is small enough.
+    submit(&mut app, "/copy 1");
+    assert_eq!(
+        app.take_actions(),
+        [Action::Copy {
+            text: code,
+            what: "code block 1".into()
+        }]
+    );
+    // Exactly at the cap still goes.
+    let mut app = crate::common::app();
+    let longest = "y".repeat(MAX_TEXT_BYTES);
+    answer(&mut app, "at the cap", &[&longest]);
+    submit(&mut app, "/copy");
+    assert_eq!(app.take_actions().len(), 1);
 }

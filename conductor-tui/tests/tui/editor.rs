@@ -123,3 +123,81 @@ fn the_edited_text_goes_into_the_input_unsent_and_failures_keep_it() {
     };
     assert!(notice.title.contains("your input is kept"));
 }
+
+#[tokio::test]
+async fn text_written_before_a_failing_exit_is_kept_and_comes_into_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    // As Vim after an error earlier in the session: the file is saved, the status is 1.
+    let saves_then_fails = script(
+        dir.path(),
+        "vim-ish",
+        "printf 'my long reply\\n' > \"$1\"; exit 1",
+    );
+    let err = edit(&saves_then_fails, "draft").await.unwrap_err();
+    let kept = err.kept().expect("the written text is kept").clone();
+    assert!(matches!(err, EditorError::Failed { ref status, .. } if status == "1"));
+    assert_eq!(kept.text, "my long reply");
+    assert_eq!(
+        std::fs::read_to_string(&kept.path).unwrap(),
+        "my long reply\n",
+        "the file is not deleted"
+    );
+
+    let mut app = app();
+    type_text(&mut app, "draft");
+    app.update(Event::Edited(Err(err)));
+    assert_eq!(app.input.text(), "my long reply");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Warning);
+    assert_eq!(
+        notice.title,
+        format!("The editor `{saves_then_fails}` exited with status 1, after writing the file")
+    );
+    assert!(
+        notice.body[0].contains(&kept.path.display().to_string()),
+        "{:?}",
+        notice.body
+    );
+    // The input it replaced is one Up away.
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.input.text(), "draft");
+    std::fs::remove_file(&kept.path).unwrap();
+
+    // An editor that fails without writing leaves nothing behind and the input as it was.
+    let quits = script(dir.path(), "cq", "exit 1");
+    let err = edit(&quits, "draft").await.unwrap_err();
+    assert!(err.kept().is_none());
+}
+
+#[tokio::test]
+async fn a_stopped_editor_is_killed_and_what_it_wrote_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let editor = script(
+        dir.path(),
+        "slow",
+        &format!(
+            "printf 'half written' > \"$1\"; touch '{}'; exec sleep 30",
+            started.display()
+        ),
+    );
+    let begun = std::time::Instant::now();
+    let stop = async {
+        while !started.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let err = conductor_tui::editor::edit_until(&editor, "seed", stop)
+        .await
+        .unwrap_err();
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(10),
+        "not waited out"
+    );
+    assert!(matches!(err, EditorError::Stopped { .. }), "{err:?}");
+    let kept = err.kept().unwrap();
+    assert_eq!(kept.text, "half written");
+    std::fs::remove_file(&kept.path).unwrap();
+}

@@ -162,3 +162,157 @@ fn control_characters_in_code_do_not_reach_the_terminal() {
     assert!(!all.contains('\u{1b}') && !all.contains('\t'), "{all:?}");
     assert!(all.contains("[2J    x"), "{all:?}");
 }
+
+/// The text of `lines`, without styles.
+fn texts(lines: &[Line<'_>]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect()
+}
+
+/// Asserts that `tail_rendered` is `whole`. The line being written in an open code block is
+/// highlighted from a process-wide cache, approximately between steps (see `highlight`), and
+/// tests running beside this one use that cache too: so with colours on, styles are compared
+/// only where the text ends a line, the text everywhere.
+fn assert_same(tail_rendered: &[Line<'_>], whole: &[Line<'_>], text: &str, context: &str) {
+    if text.ends_with('\n') || theme::active_kind() == ThemeKind::Mono {
+        assert_eq!(tail_rendered, whole, "{context}, after {text:?}");
+    } else {
+        assert_eq!(
+            texts(tail_rendered),
+            texts(whole),
+            "{context}, after {text:?}"
+        );
+    }
+}
+
+/// Markdown that streams in: every construct, blank runs, fences that open, close, nearly close
+/// (a partial closing line that becomes something else) and stay open, a block past the caps.
+fn streaming_samples() -> Vec<String> {
+    let long_code: String = (0..60)
+        .map(|i| format!("    let value_{i} = compute({i}, \"text {i}\"); // note {i}\n"))
+        .collect();
+    vec![
+        "Here:\n\n```rust\nfn add(a: u32) -> u32 {\n    a + 1\n}\n```\n\nAnd after.\n".into(),
+        "# Title\n\nSome *text* with `code` and **bold** that wraps around the edge of a narrow \
+         view.\n\n\n\n- one\n- two\n  - nested\n1. first\n2. second\n\n> quoted\n> more\n\n---\n\
+         tail"
+            .into(),
+        "```python\nprint(1)\n``\n```python\nx = 2\n```\n~~~\nplain ~~~ block\n~~~~\n\n```\n"
+            .into(),
+        format!("Long:\n\n```rust\nfn big() {{\n{long_code}}}\n```\nDone.\r\nCRLF line\r\n"),
+        "text\n\n\n\n".into(),
+        "```sh\necho a\n```".into(),
+        "\n\n\nlate start\n```rust\nlet unclosed = 1;\n".into(),
+    ]
+}
+
+#[test]
+fn rendering_only_the_tail_of_a_growing_text_gives_the_same_lines() {
+    use conductor_tui::markdown::{Resume, render_markdown_into};
+    for kind in [ThemeKind::Dark, ThemeKind::Mono] {
+        theme::scoped(kind, || {
+            for sample in streaming_samples() {
+                for width in [24, 80] {
+                    let mut out = Vec::new();
+                    let mut resume = Resume::default();
+                    let mut kept_any = false;
+                    // Tokens of a few characters, and one character at a time near fences.
+                    let ends: Vec<usize> = (1..=sample.len())
+                        .filter(|&i| sample.is_char_boundary(i))
+                        .collect();
+                    for (n, &end) in ends.iter().enumerate() {
+                        if n % 3 != 0 && end != sample.len() && !sample[..end].ends_with('`') {
+                            continue;
+                        }
+                        let text = &sample[..end];
+                        let kept =
+                            render_markdown_into(text, width, Style::new(), &mut out, &mut resume);
+                        kept_any |= kept > 0;
+                        assert_same(
+                            &out,
+                            &render_markdown(text, width, Style::new()),
+                            text,
+                            &format!("{kind:?}, width {width}"),
+                        );
+                    }
+                    assert!(
+                        kept_any || sample.lines().count() < 3,
+                        "never went on: {sample:?}"
+                    );
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn a_text_that_is_not_an_extension_is_rendered_from_the_start() {
+    use conductor_tui::markdown::{Resume, render_markdown_into};
+    let mut out = Vec::new();
+    let mut resume = Resume::default();
+    let first = "one\n\ntwo\n\nthree";
+    render_markdown_into(first, 40, Style::new(), &mut out, &mut resume);
+    let other = "uno\n\ndos\n";
+    let kept = render_markdown_into(other, 40, Style::new(), &mut out, &mut resume);
+    assert_eq!(kept, 0);
+    assert_eq!(out, render_markdown(other, 40, Style::new()));
+    // Another width starts over too.
+    let kept = render_markdown_into(other, 10, Style::new(), &mut out, &mut resume);
+    assert_eq!(kept, 0);
+    assert_eq!(out, render_markdown(other, 10, Style::new()));
+}
+
+#[test]
+fn a_streaming_answer_rendered_by_its_tail_matches_it_rendered_whole() {
+    use conductor_tui::event::Event;
+    use conductor_tui::ui::{StreamTail, entry_lines, entry_lines_into};
+    use conductor_tui::worker::WorkerEvent;
+
+    use crate::common::{app, submit, worker};
+    let answer = "Think first.\n\n```rust\nfn a() {}\n```\n\nA line of prose.\n╭─ drawn like a \
+                  frame\n\n```python\nprint(1)\nprint(2)\n```\n~~~\nopen till the end\nmore\n";
+    for kind in [ThemeKind::Dark, ThemeKind::Mono] {
+        theme::scoped(kind, || {
+            for width in [30, 100] {
+                let mut app = app();
+                submit(&mut app, "go");
+                app.update(worker(WorkerEvent::Accepted));
+                app.update(worker(WorkerEvent::Thinking("weighing it up".into())));
+                let mut lines = Vec::new();
+                let mut tail: Option<StreamTail> = None;
+                let ends: Vec<usize> = (1..=answer.len())
+                    .filter(|&i| answer.is_char_boundary(i))
+                    .collect();
+                let mut sent = 0;
+                for (n, &end) in ends.iter().enumerate() {
+                    if n % 2 == 1 && end != answer.len() {
+                        continue;
+                    }
+                    app.update(worker(WorkerEvent::Content(answer[sent..end].into())));
+                    sent = end;
+                    let entry = app.entries.last().unwrap();
+                    entry_lines_into(entry, width, &mut lines, &mut tail);
+                    assert_same(
+                        &lines,
+                        &entry_lines(entry, width),
+                        &answer[..end],
+                        &format!("{kind:?}, width {width}"),
+                    );
+                }
+                assert!(tail.is_some(), "streaming keeps its tail");
+                app.update(Event::Worker(WorkerEvent::Stopped));
+                let entry = app
+                    .entries
+                    .iter()
+                    .rev()
+                    .find(|e| e.message().is_some())
+                    .unwrap();
+                entry_lines_into(entry, width, &mut lines, &mut tail);
+                assert_eq!(lines, entry_lines(entry, width));
+                assert!(tail.is_none(), "an answer that ended is rendered whole");
+            }
+        });
+    }
+}
