@@ -856,6 +856,11 @@ async fn the_bench_measures_whole_processes_beside_a_minimal_client() {
         assert!(row["first_byte_ms_median"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["peak_rss_mib_median"].as_f64().unwrap() > 0.0, "{row}");
     }
+    // The measured asks save their conversations, as a user's do, but not into the user's
+    // store.
+    let store = env.home.path().join(".local/share/conductor/sessions");
+    let saved = std::fs::read_dir(&store).map_or(0, |entries| entries.count());
+    assert_eq!(saved, 0, "bench conversations in {}", store.display());
 }
 
 /// Runs `args` with stdout on /dev/full: every write fails with ENOSPC.

@@ -108,6 +108,7 @@ async fn run_processes(
         // The children must authenticate as this process does: the address as configured,
         // password included (never printed).
         let host = settings.host.url_with_credentials();
+        let sessions_dir = dir.join("sessions").display().to_string();
         let conductor_args = |policy: &str| -> Vec<String> {
             let mut command = vec![exe.display().to_string()];
             command.extend(
@@ -125,6 +126,10 @@ async fn run_processes(
                     "--gpu-policy",
                     policy,
                     "ask",
+                    // Each ask saves its conversation, as a user's does (its cost is measured),
+                    // but into the bench's own directory, not the user's store.
+                    "--sessions-dir",
+                    &sessions_dir,
                     PROCESS_QUESTION,
                 ]
                 .map(str::to_owned),
