@@ -1020,3 +1020,31 @@ async fn an_answer_cut_at_the_token_limit_names_the_option_for_one_question() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_session_takes_an_id_and_refuses_one_that_names_nothing() {
+    let env = Env::new().await;
+    env.ollama.reply_with(&["ok"]);
+    env.ok(&["ask", "first"]).await;
+    let id = env.sessions()[0].id.clone();
+    // A saved session's id passes the check (the run then stops for want of a terminal,
+    // which comes after it).
+    let out = env.run(&["chat", "--session", &id]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
+    // An id that names nothing is refused before anything starts, with where to look.
+    let out = env
+        .run(&["chat", "--session", "20200101-000000-0000"])
+        .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no session"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sessions list"), "{}", stderr(&out));
+    // A name is checked as a name.
+    let out = env.run(&["chat", "--session", "a/b"]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("slash"), "{}", stderr(&out));
+}

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use conductor_core::Conductor;
+use conductor_core::session::{SessionError, SessionStore, looks_like_id, validate_name};
 use conductor_tui::{ChatOptions, TuiError};
 
 use crate::cli::{ChatArgs, GlobalArgs};
@@ -11,8 +12,8 @@ use crate::exit::Failure;
 
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failure> {
-    if let Some(name) = &args.session {
-        conductor_core::session::validate_name(name).map_err(|e| Failure::Usage(e.to_string()))?;
+    if let Some(query) = &args.session {
+        check_session_query(query, args.sessions_dir.as_deref())?;
     }
     let config = load_config(global)?;
     // Before the conductor is built: a script without a terminal hears that first.
@@ -32,6 +33,26 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode, Failur
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(TuiError::NotATerminal) => Err(not_a_terminal()),
         Err(err) => Err(Failure::other(err.to_string())),
+    }
+}
+
+/// `--session ID|NAME` before the UI starts: an id must name a saved session (a typo must not
+/// start a new, unnamed conversation); anything else must be a valid name, for the session
+/// that has it or the one it will start.
+fn check_session_query(query: &str, sessions_dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    if !looks_like_id(query) {
+        return validate_name(query).map_err(super::conversation::failure);
+    }
+    let store = match sessions_dir {
+        Some(dir) => SessionStore::new(dir),
+        None => SessionStore::default_location().map_err(super::conversation::failure)?,
+    };
+    match store.find_exact(query) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(super::conversation::failure(SessionError::NotFound(
+            query.to_owned(),
+        ))),
+        Err(err) => Err(super::conversation::failure(err)),
     }
 }
 
