@@ -59,6 +59,7 @@ mod conductor;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod files;
 pub mod gpu;
 pub mod ndjson;
 pub mod personality;

@@ -2,12 +2,12 @@
 //! as Markdown, renamed and removed. A session is named by its id, a unique id prefix, or its
 //! name; one that matches nothing, or several, is a usage error (exit 2).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use conductor_core::Role;
+use conductor_core::files::{Existing, write_private};
 use conductor_core::session::{Damaged, Listed, Session, SessionStore};
 use conductor_core::text::one_line;
 use serde_json::json;
@@ -277,7 +277,12 @@ fn export(
             ))?;
         }
         Some(path) => {
-            write_private(path, markdown.as_bytes(), force).map_err(|e| {
+            let existing = if force {
+                Existing::Replace
+            } else {
+                Existing::Keep
+            };
+            write_private(path, markdown.as_bytes(), existing).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
                     Failure::UsageHint(
                         format!("{} exists", path.display()),
@@ -371,62 +376,6 @@ fn open_fence(text: &str) -> Option<String> {
         }
     }
     open
-}
-
-/// Writes `bytes` to `path` as a whole or not at all: a user-only temporary file beside it,
-/// fsynced, then renamed over `path` (`replace`) or hard-linked to it (which fails with
-/// `AlreadyExists` if a file appeared meanwhile: never replaced without `--force`).
-fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-    // Unique to this process: created exclusively below, so never someone else's file.
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let tmp = dir.join(format!(
-        ".{file_name}.{}-{nanos:08x}.tmp",
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = create_private(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        if replace {
-            std::fs::rename(&tmp, path)
-        } else {
-            std::fs::hard_link(&tmp, path)
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result?;
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 fn rename(store: &SessionStore, query: &str, name: &str) -> Result<ExitCode, Failure> {

@@ -11,13 +11,14 @@
 //! so; [`SessionStore::scan`] lists it as [`Listed::Damaged`]. While a window has a session
 //! open it holds its lock ([`super::lock`]).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::lock::{LockError, SessionLock};
 use super::{FORMAT, Origin, Session, SessionError, valid_id, validate_name};
+use crate::files::{Existing, write_private};
 
 /// What a session list shows of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,26 +207,12 @@ impl SessionStore {
         }
         self.ensure_dir()?;
         let path = self.path(&session.id);
-        let tmp = self.dir.join(format!(
-            ".{}.json.{:08x}.tmp",
-            session.id,
-            fastrand::u32(..)
-        ));
-        let result = (|| {
-            let mut file = create_private(&tmp)?;
-            file.write_all(&session_json(session)?)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&tmp, &path)
-        })();
-        if let Err(source) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(SessionError::Io { path, source });
-        }
-        // The rename is durable once the directory is synced (not possible on every platform).
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
+        session_json(session)
+            .and_then(|json| write_private(&path, &json, Existing::Replace))
+            .map_err(|source| SessionError::Io {
+                path: path.clone(),
+                source,
+            })?;
         Ok(path)
     }
 
@@ -278,35 +265,12 @@ impl SessionStore {
     /// Writes `session` to a file that must not exist yet: `AlreadyExists` when it does.
     fn write_new(&self, session: &Session) -> Result<PathBuf, SessionError> {
         let path = self.path(&session.id);
-        let tmp = self.dir.join(format!(
-            ".{}.json.{:08x}.tmp",
-            session.id,
-            fastrand::u32(..)
-        ));
-        let json = session_json(session);
-        let result = (|| {
-            let mut file = create_private(&tmp)?;
-            file.write_all(&json?)?;
-            file.sync_all()?;
-            drop(file);
-            // A hard link, unlike a rename, never replaces its target.
-            match fs::hard_link(&tmp, &path) {
-                Err(err) if err.kind() != io::ErrorKind::AlreadyExists => {
-                    // A file system without hard links: create the file itself, exclusively.
-                    let mut file = create_private(&path)?;
-                    file.write_all(&fs::read(&tmp)?)?;
-                    file.sync_all()
-                }
-                other => other,
-            }
-        })();
-        let _ = fs::remove_file(&tmp);
-        if let Err(source) = result {
-            return Err(SessionError::Io { path, source });
-        }
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
+        session_json(session)
+            .and_then(|json| write_private(&path, &json, Existing::Keep))
+            .map_err(|source| SessionError::Io {
+                path: path.clone(),
+                source,
+            })?;
         Ok(path)
     }
 
@@ -712,21 +676,6 @@ fn set_aside(id: &str, path: &Path, reason: &str) -> SetAside {
             reason: format!("{reason}; could not move it aside: {err}"),
         },
     }
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(unix)]

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use conductor_core::error::{FileRefusal, ReadProblem, read_small_bytes};
+use conductor_core::files::{FileRefusal, ReadProblem, read_small_bytes};
 
 use crate::exit::Failure;
 

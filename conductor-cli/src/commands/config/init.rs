@@ -1,10 +1,10 @@
 //! `conductor config init`: write the commented starter `conductor.toml`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use conductor_core::config::{search_paths, starter_file};
+use conductor_core::files::{Existing, write_private};
 
 use crate::cli::GlobalArgs;
 use crate::exit::Failure;
@@ -67,69 +67,18 @@ fn write(target: &std::path::Path, force: bool) -> Result<(), Failure> {
             Failure::Usage(format!("cannot create directory {}: {err}", dir.display()))
         })?;
     }
-    write_atomically(target, starter_file().as_bytes(), force)
-        .map_err(|err| Failure::Usage(format!("cannot write {shown}: {err}")))
-}
-
-/// Writes `contents` to `target` whole or not at all: into a temporary file beside it
-/// (user-only, as the config may hold a token), synced, then moved into place. With `replace`
-/// the move is a rename over any existing file (the old one stays intact until then);
-/// without, a hard link, which never replaces a file that appeared meanwhile. The temporary
-/// file is removed whatever happens.
-fn write_atomically(target: &Path, contents: &[u8], replace: bool) -> std::io::Result<()> {
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let name = target
-        .file_name()
-        .map_or_else(|| "conductor.toml".into(), |n| n.to_string_lossy());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = write_new(&temp, contents).and_then(|()| {
-        if replace {
-            std::fs::rename(&temp, target)
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Keep
+    };
+    write_private(target, starter_file().as_bytes(), existing).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::Usage(format!(
+                "cannot write {shown}: it appeared meanwhile; not overwriting it (add --force to replace it)"
+            ))
         } else {
-            match std::fs::hard_link(&temp, target) {
-                Ok(()) => Ok(()),
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(std::io::Error::new(
-                        err.kind(),
-                        "it appeared meanwhile; not overwriting it (add --force to replace it)",
-                    ))
-                }
-                // A file system without hard links (FAT, some network mounts): create the
-                // file itself, never over an existing one; a failed write removes it.
-                Err(_) => write_new(target, contents),
-            }
+            Failure::Usage(format!("cannot write {shown}: {err}"))
         }
-    });
-    // After a rename there is nothing left to remove; after a link, or a failure, the
-    // temporary name goes.
-    let _ = std::fs::remove_file(&temp);
-    result?;
-    // The new directory entry survives a crash too (best effort: not every system can sync a
-    // directory).
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-/// Creates `path` (never over an existing one), user-only, writes `contents` and syncs it; a
-/// write that fails removes the file it created.
-fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    let written = file.write_all(contents).and_then(|()| file.sync_all());
-    if written.is_err() {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-    }
-    written
+    })
 }
