@@ -48,6 +48,16 @@ pub enum Event {
         /// Its new name, or why it cannot have it.
         result: Result<String, String>,
     },
+    /// Another session took this one's name first (checked when it was first saved under it):
+    /// the conversation was saved without the name.
+    NameRefused {
+        /// The session.
+        id: String,
+        /// The name it did not get.
+        name: String,
+        /// Why, naming the session that has it.
+        reason: String,
+    },
     /// A session was saved there (when asked to tell), or could not be saved.
     Saved(Result<PathBuf, String>),
     /// Whether a model asked for by `/model NAME` is on the server (`Err`: it could not be

@@ -40,16 +40,26 @@ impl Saver {
         let thread = std::thread::Builder::new()
             .name("conductor-session-saver".into())
             .spawn(move || {
+                // Names checked under the store's name lock once per session and name; a
+                // name another session took first is dropped from this one's saves.
+                let mut names = Claims::default();
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
-                    for request in coalesce(batch) {
-                        let result = store.save(&request.session);
+                    for mut request in coalesce(batch) {
+                        let result = names.save(&store, &mut request.session);
                         match result {
                             Ok(path) if request.announce => {
                                 events.send(Event::Saved(Ok(path)));
                             }
                             Ok(_) => {}
+                            Err(SessionError::NameTaken { name, id: owner }) => {
+                                events.send(Event::NameRefused {
+                                    id: request.session.id.clone(),
+                                    reason: format!("session {owner} is named '{name}'"),
+                                    name,
+                                });
+                            }
                             Err(err) => {
                                 tracing::warn!(error = %err, "session not saved");
                                 events.send(Event::Saved(Err(err.to_string())));
@@ -77,6 +87,49 @@ impl Saver {
         self.tx.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The names this saver has claimed for its sessions, and those it was refused.
+#[derive(Debug, Default)]
+struct Claims {
+    claimed: std::collections::HashSet<(String, String)>,
+    refused: std::collections::HashSet<(String, String)>,
+}
+
+impl Claims {
+    /// Saves `session`; the first save under a name claims it under the store's name lock.
+    /// A name already taken by another session is not written: the conversation is saved
+    /// without it (nothing of it is lost) and the error says whose it is.
+    fn save(
+        &mut self,
+        store: &SessionStore,
+        session: &mut Session,
+    ) -> Result<std::path::PathBuf, SessionError> {
+        let Some(name) = session.name.clone() else {
+            return store.save(session);
+        };
+        let key = (session.id.clone(), name);
+        if self.claimed.contains(&key) {
+            return store.save(session);
+        }
+        if self.refused.contains(&key) {
+            session.name = None;
+            return store.save(session);
+        }
+        match store.save_claiming_name(session) {
+            Ok(path) => {
+                self.claimed.insert(key);
+                Ok(path)
+            }
+            Err(taken @ SessionError::NameTaken { .. }) => {
+                self.refused.insert(key);
+                session.name = None;
+                store.save(session)?;
+                Err(taken)
+            }
+            Err(err) => Err(err),
         }
     }
 }

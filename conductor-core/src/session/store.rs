@@ -535,6 +535,22 @@ impl SessionStore {
         }
     }
 
+    /// Saves `session` as [`SessionStore::save`] does, and when it has a name, checks under
+    /// the store's name lock ([`SessionStore::lock_names`]) that no other session has taken it
+    /// meanwhile: two windows naming their conversations alike never both keep the name.
+    ///
+    /// # Errors
+    /// [`SessionError::NameTaken`] (nothing is written), and those of
+    /// [`SessionStore::lock_names`] and [`SessionStore::save`].
+    pub fn save_claiming_name(&self, session: &Session) -> Result<PathBuf, SessionError> {
+        let Some(name) = &session.name else {
+            return self.save(session);
+        };
+        let _names = self.lock_names()?;
+        self.check_name(name, &session.id)?;
+        self.save(session)
+    }
+
     /// Names session `id` `name` (`None`: takes its name away), under its lock so that no
     /// open window writes over it. Returns the renamed session.
     ///

@@ -496,3 +496,27 @@ fn a_lock_is_waited_for_within_the_time_given() {
     drop(held);
     assert!(waiter.join().unwrap().is_ok());
 }
+
+#[test]
+fn saving_under_a_name_claims_it_or_writes_nothing() {
+    let (_dir, store) = store();
+    let mut first = session("20260101-000000-0011", "2026-01-01T00:00:00Z", "first");
+    first.name = Some("foo".into());
+    store.save_claiming_name(&first).unwrap();
+    // Saving again under the name it already has is fine.
+    store.save_claiming_name(&first).unwrap();
+    let mut second = session("20260101-000000-0012", "2026-01-01T00:00:01Z", "second");
+    second.name = Some("foo".into());
+    assert!(matches!(
+        store.save_claiming_name(&second),
+        Err(SessionError::NameTaken { ref id, .. }) if *id == first.id
+    ));
+    assert!(matches!(
+        store.load(&second.id),
+        Err(SessionError::NotFound(_))
+    ));
+    // Without a name it is a plain save.
+    second.name = None;
+    store.save_claiming_name(&second).unwrap();
+    assert_eq!(store.load(&second.id).unwrap(), second);
+}

@@ -342,6 +342,7 @@ impl App {
                 None,
             ),
             Event::Renamed { id, result } => self.renamed(&id, result),
+            Event::NameRefused { id, name, reason } => self.name_refused(&id, &name, &reason),
             Event::Saved(Ok(path)) => {
                 self.last_save_error = None;
                 self.notice(

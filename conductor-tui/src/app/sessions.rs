@@ -149,6 +149,25 @@ impl App {
         }
     }
 
+    /// The saver found this conversation's new name taken by another session first (another
+    /// window or `ask --session` named theirs alike a moment earlier): the name goes, the
+    /// conversation stays saved without it.
+    pub(super) fn name_refused(&mut self, id: &str, name: &str, reason: &str) {
+        if id != self.session.id || self.session.name.as_deref() != Some(name) {
+            return;
+        }
+        self.session.name = None;
+        self.notice(
+            NoticeLevel::Warning,
+            format!(
+                "Another conversation took the name '{}' first: this one is saved without a name",
+                one_line(name)
+            ),
+            vec![one_line(reason).into_owned()],
+            Some("/rename NAME gives it another".into()),
+        );
+    }
+
     /// The session is open in another window (`holder`, its pid when known): from now on this
     /// window saves the conversation under a new id, so that both windows keep their turns. The
     /// copy is written with the next save: a window that only reads adds no file.

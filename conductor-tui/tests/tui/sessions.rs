@@ -168,6 +168,51 @@ async fn the_saver_writes_in_the_background_and_tells_failures() {
     assert!(matches!(events.try_next(), Some(Event::Saved(Err(_)))));
 }
 
+#[tokio::test]
+async fn a_name_taken_first_elsewhere_is_refused_at_the_first_save_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = EventHandler::new();
+    let store = SessionStore::new(dir.path().join("s"));
+    // Another window (or `ask --session work`) saved its conversation as 'work' a moment
+    // after this window checked that the name was free.
+    let mut theirs = session("20260101-000000-0007", "2026-01-01T00:00:00Z", "theirs");
+    theirs.name = Some("work".into());
+    store.save(&theirs).unwrap();
+    let mut ours = session("20260101-000000-0008", "2026-01-01T00:00:00Z", "ours");
+    ours.name = Some("work".into());
+    let saver = Saver::spawn(store.clone(), events.sender());
+    saver.save(SaveRequest {
+        session: ours.clone(),
+        announce: false,
+    });
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap();
+    match event {
+        Some(Event::NameRefused { id, name, reason }) => {
+            assert_eq!(id, ours.id);
+            assert_eq!(name, "work");
+            assert!(reason.contains(&theirs.id), "{reason}");
+        }
+        other => panic!("expected the name to be refused, got {other:?}"),
+    }
+    // Saved all the same, without the name; a later save (the app still says 'work' until it
+    // hears) does not try again, nor take the name.
+    saver.save(SaveRequest {
+        session: ours.clone(),
+        announce: false,
+    });
+    saver.finish();
+    let saved = store.load(&ours.id).unwrap();
+    assert_eq!(saved.name, None);
+    assert_eq!(saved.messages, ours.messages);
+    assert_eq!(
+        store.load(&theirs.id).unwrap().name.as_deref(),
+        Some("work")
+    );
+    assert!(events.try_next().is_none(), "told once");
+}
+
 #[test]
 fn a_session_is_open_in_one_window_at_a_time() {
     use conductor_tui::lock::LockError;
@@ -386,6 +431,42 @@ mod chat {
             notices(&app).pop().unwrap(),
             (NoticeLevel::Error, "Not renamed".into())
         );
+    }
+
+    #[test]
+    fn a_name_refused_by_the_saver_is_dropped_and_said() {
+        let mut app = app();
+        answer(&mut app, "q", &["a"]);
+        let id = app.session.id.clone();
+        submit(&mut app, "/rename work");
+        app.take_actions();
+        app.update(Event::Renamed {
+            id: id.clone(),
+            result: Ok("work".into()),
+        });
+        app.take_actions();
+        app.update(Event::NameRefused {
+            id: id.clone(),
+            name: "work".into(),
+            reason: "session 20260101-000000-0001 is named 'work'".into(),
+        });
+        assert_eq!(app.session.name, None);
+        let (level, title) = notices(&app).pop().unwrap();
+        assert_eq!(level, NoticeLevel::Warning);
+        assert!(title.contains("took the name 'work' first"), "{title}");
+        // A late word about a name this conversation no longer has changes nothing.
+        submit(&mut app, "/rename other");
+        app.take_actions();
+        app.update(Event::Renamed {
+            id: id.clone(),
+            result: Ok("other".into()),
+        });
+        app.update(Event::NameRefused {
+            id,
+            name: "work".into(),
+            reason: String::new(),
+        });
+        assert_eq!(app.session.name.as_deref(), Some("other"));
     }
 
     #[test]
