@@ -115,6 +115,9 @@ pub enum EditorError {
         /// The file, and why it could not be read.
         kept: Kept,
     },
+    /// The editor succeeded but removed its file: there is nothing to read back or keep.
+    #[error("the editor `{0}` removed the file: nothing came back")]
+    Removed(String),
     /// The terminal could not be handed over or taken back.
     #[error("the terminal could not be handed to the editor: {0}")]
     Terminal(#[source] std::io::Error),
@@ -251,6 +254,9 @@ pub async fn edit_until(
             status,
             kept,
         });
+    }
+    if !path.exists() {
+        return Err(EditorError::Removed(editor.to_owned()));
     }
     match read_back(&path) {
         // Read: the file goes (`path` drops).

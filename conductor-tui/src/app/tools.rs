@@ -254,12 +254,19 @@ impl App {
                         );
                     }
                 },
-                None => self.notice(
-                    NoticeLevel::Error,
-                    format!("Not edited: {err}"),
-                    vec!["Your input is unchanged.".into()],
-                    Some("set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into()),
-                ),
+                None => {
+                    // Only an editor that cannot be started calls for another one.
+                    let hint = matches!(err, EditorError::NotFound(_) | EditorError::Spawn { .. })
+                        .then(|| {
+                            "set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into()
+                        });
+                    self.notice(
+                        NoticeLevel::Error,
+                        format!("Not edited: {err}"),
+                        vec!["Your input is unchanged.".into()],
+                        hint,
+                    );
+                }
             },
         }
         self.dirty = true;

@@ -60,6 +60,16 @@ async fn a_failing_or_missing_editor_is_an_error() {
         Err(EditorError::Failed { status, .. }) => assert_eq!(status, "3"),
         other => panic!("a failure, got {other:?}"),
     }
+    let removes = script(dir.path(), "rm", "rm \"$1\"");
+    match edit(&removes, "kept").await {
+        Err(err @ EditorError::Removed(_)) => {
+            assert_eq!(
+                err.to_string(),
+                format!("the editor `{removes}` removed the file: nothing came back")
+            );
+        }
+        other => panic!("removed, got {other:?}"),
+    }
     match edit("/no/such/editor-xyz", "kept").await {
         Err(err @ EditorError::NotFound(_)) => {
             assert_eq!(
@@ -114,6 +124,18 @@ fn the_edited_text_goes_into_the_input_unsent_and_failures_keep_it() {
     assert_eq!(notice.level, NoticeLevel::Error);
     assert_eq!(notice.title, "Not edited: the editor `nvim` was not found");
     assert!(notice.hint.as_deref().unwrap().contains("$EDITOR"));
+
+    // An editor that removed its file: no hint to change editors.
+    app.update(Event::Edited(Err(EditorError::Removed("nvim".into()))));
+    assert_eq!(app.input.text(), "a longer\n    message[2J", "untouched");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(
+        notice.title,
+        "Not edited: the editor `nvim` removed the file: nothing came back"
+    );
+    assert_eq!(notice.hint, None);
 
     // An emptied file does not throw the input away.
     app.update(Event::Edited(Ok("\n".into())));
