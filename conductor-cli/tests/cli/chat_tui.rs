@@ -710,6 +710,22 @@ async fn the_chat_goes_on_while_the_editor_is_open_and_a_signal_ends_both() {
     );
 
     let pid = std::fs::read_to_string(&pid_file).unwrap();
+    // SIGINT is the editor's while it is open (Ctrl+C there reaches the chat too): the chat
+    // neither quits nor takes the terminal back.
+    assert!(
+        Command::new("kill")
+            .args(["-s", "INT", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!tmux.screen("bg").contains("[exited"), "still running");
+    assert_eq!(
+        tmux.display("bg", "#{alternate_on}"),
+        "0",
+        "the editor still has the terminal"
+    );
     let asked = Instant::now();
     assert!(
         Command::new("kill")
