@@ -4,22 +4,51 @@
 //! The terminal is handed to the editor by the runtime (see `runtime`); this module only
 //! prepares the file, runs the editor and reads the result back.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The longest an editor session may last before it is stopped. The user is in it, so the
 /// limit is generous; it exists so that no wait of the UI is unbounded.
 pub const EDITOR_LIMIT: Duration = Duration::from_secs(8 * 3600);
 
-/// Text the editor wrote before an edit went wrong (it exited with an error, ran too long or
-/// was stopped): the file is kept rather than deleted, so that nothing the user wrote is lost.
+/// The largest file read back from the editor (8 MiB): a message, not a data set. A larger
+/// file is kept where it is and not read.
+pub const MAX_EDITED_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Text the editor wrote that could not simply become the input (the editor exited with an
+/// error, ran too long or was stopped; the file is not UTF-8 or could not be read back): the
+/// file is kept rather than deleted, so that nothing the user wrote is lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
     /// Where the file is now kept (the user's only, 0600).
     pub path: PathBuf,
+    /// What could be read of it.
+    pub text: KeptText,
+}
+
+/// What could be read of a [`Kept`] file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeptText {
     /// Its text, with the one trailing newline editors add taken off.
-    pub text: String,
+    Text(String),
+    /// It is not valid UTF-8: its text as far as it decodes, each invalid sequence replaced by
+    /// U+FFFD (`�`), the one trailing newline taken off. Only the file holds the exact bytes.
+    Lossy(String),
+    /// It could not be read back (why: unreadable, larger than [`MAX_EDITED_BYTES`]).
+    Unreadable(String),
+}
+
+impl KeptText {
+    /// The text that can go into the input; `None` when the file could not be read.
+    #[must_use]
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Self::Text(text) | Self::Lossy(text) => Some(text),
+            Self::Unreadable(_) => None,
+        }
+    }
 }
 
 /// Why an edit did not produce a new input. The input is kept as it was, and anything the
@@ -69,9 +98,37 @@ pub enum EditorError {
         /// What it had written, when the file changed.
         kept: Option<Kept>,
     },
+    /// The editor succeeded but its file is not valid UTF-8: the text comes in as far as it
+    /// decodes ([`KeptText::Lossy`]) and the file is kept, holding the exact bytes.
+    #[error("the file the editor wrote is not valid UTF-8")]
+    NotUtf8 {
+        /// The file, and its text as far as it decodes.
+        kept: Kept,
+    },
+    /// The editor succeeded but its file could not be read back ([`KeptText::Unreadable`]);
+    /// it is kept, not deleted.
+    #[error(
+        "the file the editor wrote could not be read back: {}",
+        unreadable_reason(kept)
+    )]
+    Unreadable {
+        /// The file, and why it could not be read.
+        kept: Kept,
+    },
+    /// The editor succeeded but removed its file: there is nothing to read back or keep.
+    #[error("the editor `{0}` removed the file: nothing came back")]
+    Removed(String),
     /// The terminal could not be handed over or taken back.
     #[error("the terminal could not be handed to the editor: {0}")]
     Terminal(#[source] std::io::Error),
+}
+
+/// Why a kept file could not be read, for [`EditorError::Unreadable`]'s message.
+fn unreadable_reason(kept: &Kept) -> &str {
+    match &kept.text {
+        KeptText::Unreadable(why) => why,
+        KeptText::Text(_) | KeptText::Lossy(_) => "unknown",
+    }
 }
 
 impl EditorError {
@@ -82,6 +139,7 @@ impl EditorError {
             Self::Failed { kept, .. }
             | Self::TimedOut { kept, .. }
             | Self::Stopped { kept, .. } => kept.as_ref(),
+            Self::NotUtf8 { kept } | Self::Unreadable { kept } => Some(kept),
             _ => None,
         }
     }
@@ -197,8 +255,25 @@ pub async fn edit_until(
             kept,
         });
     }
-    let edited = std::fs::read_to_string(&path).map_err(EditorError::File)?;
-    Ok(without_final_newline(&edited).to_owned())
+    if !path.exists() {
+        return Err(EditorError::Removed(editor.to_owned()));
+    }
+    match read_back(&path) {
+        // Read: the file goes (`path` drops).
+        KeptText::Text(text) => Ok(text),
+        text @ KeptText::Lossy(_) => Err(EditorError::NotUtf8 {
+            kept: Kept {
+                path: keep(path),
+                text,
+            },
+        }),
+        text @ KeptText::Unreadable(_) => Err(EditorError::Unreadable {
+            kept: Kept {
+                path: keep(path),
+                text,
+            },
+        }),
+    }
 }
 
 /// How long an editor asked to end (SIGTERM) has before it is killed.
@@ -234,24 +309,79 @@ fn without_final_newline(text: &str) -> &str {
         .unwrap_or(text)
 }
 
-/// After an edit that went wrong: the file is kept (not deleted) when the editor changed it.
-fn keep_if_changed(path: tempfile::TempPath, seed: &str) -> Option<Kept> {
-    let written = std::fs::read_to_string(&path).ok()?;
-    let text = without_final_newline(&written);
-    if text == without_final_newline(seed) {
-        return None;
+/// The file the editor wrote, read back: its text less the one trailing newline, lossy when it
+/// is not UTF-8, or why it could not be read (larger than [`MAX_EDITED_BYTES`] included).
+fn read_back(path: &Path) -> KeptText {
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_EDITED_BYTES + 1).read_to_end(&mut bytes));
+    if let Err(err) = read {
+        return KeptText::Unreadable(err.to_string());
     }
-    let text = text.to_owned();
+    if !u64::try_from(bytes.len()).is_ok_and(|len| len <= MAX_EDITED_BYTES) {
+        return KeptText::Unreadable(format!(
+            "it is larger than {} MiB",
+            MAX_EDITED_BYTES / (1024 * 1024)
+        ));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => KeptText::Text(without_final_newline(&text).to_owned()),
+        Err(err) => {
+            let text = String::from_utf8_lossy(err.as_bytes());
+            KeptText::Lossy(without_final_newline(&text).to_owned())
+        }
+    }
+}
+
+/// The file is kept, never deleted: it holds what the user wrote.
+fn keep(path: tempfile::TempPath) -> PathBuf {
     match path.keep() {
         Ok(path) => {
-            tracing::warn!(path = %path.display(), "the editor failed; its file is kept");
-            Some(Kept { path, text })
+            tracing::warn!(path = %path.display(), "the editor's file is kept");
+            path
         }
         Err(err) => {
-            tracing::warn!(error = %err, "the editor's file could not be kept");
-            None
+            tracing::warn!(error = %err.error, "the editor's file could not be marked kept");
+            let kept = err.path.to_path_buf();
+            // Dropping the `TempPath` would delete the file, and the user's text with it.
+            std::mem::forget(err.path);
+            kept
         }
     }
+}
+
+/// After an edit that went wrong: the file is kept (not deleted) unless it holds the seed
+/// unchanged, or is gone. A file that is not UTF-8 or cannot be read is kept.
+fn keep_if_changed(path: tempfile::TempPath, seed: &str) -> Option<Kept> {
+    if !path.exists() {
+        return None;
+    }
+    let text = read_back(&path);
+    if text.text() == Some(without_final_newline(seed)) && matches!(text, KeptText::Text(_)) {
+        return None;
+    }
+    Some(Kept {
+        path: keep(path),
+        text,
+    })
+}
+
+/// Keeps `text` in a new file of the temporary directory (the user's only, 0600), as the
+/// editor's file is kept: for a text the editor returned as the chat was ending.
+///
+/// # Errors
+/// When the file cannot be made or written.
+pub fn keep_text(text: &str) -> std::io::Result<PathBuf> {
+    let mut file = tempfile::Builder::new()
+        .prefix("conductor-message-")
+        .suffix(".md")
+        .tempfile()?;
+    file.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        file.write_all(b"\n")?;
+    }
+    file.flush()?;
+    Ok(keep(file.into_temp_path()))
 }
 
 #[cfg(test)]

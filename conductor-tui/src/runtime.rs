@@ -1,6 +1,8 @@
 //! The loop of a running chat: events in, the app updated, its actions carried out by the
 //! worker, the residency poller and the session saver; the screen drawn when something changed.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -262,6 +264,8 @@ fn copy(guard: &mut TerminalGuard, text: &str, what: String) -> Event {
 /// An editor session of `/edit`: the terminal is the editor's until the task ends. The loop
 /// keeps running meanwhile (worker events, saves, signals), drawing nothing.
 struct Editing {
+    /// The input the editor was given.
+    seed: String,
     task: tokio::task::JoinHandle<Result<String, EditorError>>,
     /// Dropped (or sent) to stop the editor: the chat is ending.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -287,6 +291,7 @@ impl Editing {
         }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let editor = crate::editor::editor_from_env();
+        let seed = text.clone();
         let task = tokio::spawn(async move {
             let stopped = async {
                 // Sent or dropped, it is the same: stop.
@@ -297,6 +302,7 @@ impl Editing {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / FPS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         Ok(Self {
+            seed,
             task,
             stop: Some(stop),
             tick,
@@ -325,6 +331,64 @@ impl Editing {
                 )))
             }
         }
+    }
+}
+
+/// One event to the app. While the editor has the terminal, keys, pastes and mouse events
+/// read before it took it are dropped: they were typed for the editor (or after the input was
+/// handed to it), and must not send a question, stop the answer or change the input the
+/// editor will replace. Resizes (the layout) and everything else go on.
+fn apply(app: &mut App, event: Event, editing: bool) {
+    if editing
+        && let Event::Terminal(term) = &event
+        && !matches!(term, crossterm::event::Event::Resize(..))
+    {
+        return;
+    }
+    app.update(event);
+}
+
+/// Takes everything already waiting (a burst of tokens) before drawing once, up to an action
+/// that hands the terminal away (`/edit`): what follows it waits, and is dropped while the
+/// editor runs (see [`apply`]).
+fn apply_waiting(app: &mut App, events: &mut EventHandler, editing: bool) {
+    for _ in 0..4096 {
+        if app.hands_terminal_away() {
+            return;
+        }
+        match events.try_next() {
+            Some(event) => apply(app, event, editing),
+            None => return,
+        }
+    }
+}
+
+/// The chat ended with the editor open: where what the user wrote is kept, if anywhere. An
+/// editor that exited in time returns its text, which is not lost either: unless it is the
+/// seed unchanged, it is written to a kept file.
+fn kept_at_the_end(outcome: Result<String, EditorError>, seed: &str) -> Option<PathBuf> {
+    match outcome {
+        Ok(text) if text == seed || text.trim().is_empty() => None,
+        Ok(text) => match crate::editor::keep_text(&text) {
+            Ok(path) => Some(path),
+            Err(err) => {
+                tracing::warn!(error = %err, "the text of the editor could not be kept");
+                None
+            }
+        },
+        Err(err) => match err.kept() {
+            Some(kept) => {
+                tracing::warn!(
+                    path = %kept.path.display(),
+                    "the chat ended during /edit; the text written is kept"
+                );
+                Some(kept.path.clone())
+            }
+            None => {
+                tracing::info!(error = %err, "the chat ended during /edit");
+                None
+            }
+        },
     }
 }
 
@@ -439,33 +503,32 @@ pub(crate) async fn event_loop(
         let Some(event) = next else {
             break;
         };
-        app.update(event);
-        // Take everything already waiting (a burst of tokens) before drawing once.
-        for _ in 0..4096 {
-            match events.try_next() {
-                Some(event) => app.update(event),
-                None => break,
-            }
-        }
+        apply(&mut app, event, editing.is_some());
+        apply_waiting(&mut app, &mut events, editing.is_some());
     }
     // Ending with the editor open (SIGTERM, SIGHUP): it is stopped first, keeping what it
     // wrote in its file, so that the terminal is restored after it, not under it.
-    if let Some(open) = editing.take()
-        && let Err(err) = open.stop().await
-    {
-        match err.kept() {
-            Some(kept) => tracing::warn!(
-                path = %kept.path.display(),
-                "the chat ended during /edit; the text written is kept"
-            ),
-            None => tracing::info!(error = %err, "the chat ended during /edit"),
+    let kept = match editing.take() {
+        Some(open) => {
+            let seed = open.seed.clone();
+            kept_at_the_end(open.stop().await, &seed)
         }
-    }
+        None => None,
+    };
     for action in app.take_actions() {
         runtime.dispatch(action, &app);
     }
     // Give the terminal back first, then finish the background work.
     drop(guard);
+    // The terminal is the shell's again: the one place the UI writes to stderr, so that the
+    // user learns where the text of the editor went.
+    if let Some(path) = kept {
+        let _ = writeln!(
+            std::io::stderr(),
+            "conductor: the chat ended while the editor was open; what you wrote is kept in {}",
+            path.display()
+        );
+    }
     drop(events);
     runtime.worker.send(Command::Cancel);
     let Runtime {
@@ -485,4 +548,82 @@ pub(crate) async fn event_loop(
     // Only once the last save is written may another window take the conversation.
     drop(locks);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::AppInfo;
+    use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+
+    fn app() -> App {
+        App::new(AppInfo {
+            host: "http://127.0.0.1:11434".into(),
+            model: "llama3.2:3b".into(),
+            personality: "yollayah".into(),
+            policy: conductor_core::GpuPolicy::Enforce,
+            backend: conductor_core::BackendKind::Ollama,
+        })
+    }
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
+        Event::Terminal(TermEvent::Key(KeyEvent::new(code, modifiers)))
+    }
+
+    fn typed(events: &EventSender, text: &str) {
+        for c in text.chars() {
+            events.send(key(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+    }
+
+    /// Keys read in the same burst as Ctrl+X Ctrl+E neither change the input the editor was
+    /// given nor send it; the ones still queued when the editor runs are dropped, while a
+    /// resize and the chat's own events still arrive.
+    #[tokio::test]
+    async fn keys_after_the_editor_was_asked_for_do_not_reach_the_chat() {
+        let mut app = app();
+        let mut events = EventHandler::new();
+        let sender = events.sender();
+        typed(&sender, "draft");
+        sender.send(key(KeyCode::Char('x'), KeyModifiers::CONTROL));
+        sender.send(key(KeyCode::Char('e'), KeyModifiers::CONTROL));
+        typed(&sender, " more");
+        sender.send(key(KeyCode::Enter, KeyModifiers::NONE));
+        sender.send(key(KeyCode::Esc, KeyModifiers::NONE));
+
+        let first = events.try_next().unwrap();
+        apply(&mut app, first, false);
+        apply_waiting(&mut app, &mut events, false);
+        assert_eq!(app.input.text(), "draft", "the input the editor is given");
+        assert!(app.hands_terminal_away());
+        assert_eq!(app.take_actions(), [Action::Edit("draft".into())]);
+
+        // The editor runs: what was read before it took the terminal is dropped.
+        sender.send(Event::Terminal(TermEvent::Resize(80, 20)));
+        sender.send(Event::Edited(Ok("from the editor".into())));
+        apply_waiting(&mut app, &mut events, true);
+        assert!(events.try_next().is_none(), "all taken");
+        assert_eq!(app.input.text(), "from the editor");
+        assert!(
+            app.take_actions().is_empty(),
+            "nothing sent, nothing stopped"
+        );
+    }
+
+    #[test]
+    fn the_text_of_an_editor_that_returned_as_the_chat_ended_is_kept() {
+        let path = kept_at_the_end(Ok("my reply".into()), "seed").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "my reply\n");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            kept_at_the_end(Ok("seed".into()), "seed"),
+            None,
+            "unchanged"
+        );
+        assert_eq!(kept_at_the_end(Ok(" \n".into()), "seed"), None, "emptied");
+        assert_eq!(
+            kept_at_the_end(Err(EditorError::NotFound("vi".into())), "seed"),
+            None
+        );
+    }
 }

@@ -90,6 +90,12 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// The screen with wrapped lines joined (a long path on one line).
+    fn joined_screen(&self, name: &str) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-t", name]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn screen(&self, name: &str) -> String {
         let out = self.run(&["capture-pane", "-p", "-t", name]);
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -547,10 +553,15 @@ async fn compose_in_the_editor() {
     );
     tmux.wait_for("edit", "100% GPU").await;
     tmux.type_text("edit", "typed first");
-    tmux.keys("edit", &["C-x", "C-e"]);
+    // Keys typed fast after Ctrl+X Ctrl+E (read in the same burst, or queued while the editor
+    // starts) reach neither the input handed to the editor nor the chat: no Enter sends it.
+    tmux.keys("edit", &["C-x", "C-e", "z", "z", "Enter"]);
     let screen = tmux
         .wait_for("edit", "typed first and a line from the editor")
         .await;
+    assert!(!screen.contains("zz"), "{screen}");
+    // Time for a stray Enter to have sent something.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         tmux.display("edit", "#{alternate_on}"),
         "1",
@@ -699,6 +710,22 @@ async fn the_chat_goes_on_while_the_editor_is_open_and_a_signal_ends_both() {
     );
 
     let pid = std::fs::read_to_string(&pid_file).unwrap();
+    // SIGINT is the editor's while it is open (Ctrl+C there reaches the chat too): the chat
+    // neither quits nor takes the terminal back.
+    assert!(
+        Command::new("kill")
+            .args(["-s", "INT", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!tmux.screen("bg").contains("[exited"), "still running");
+    assert_eq!(
+        tmux.display("bg", "#{alternate_on}"),
+        "0",
+        "the editor still has the terminal"
+    );
     let asked = Instant::now();
     assert!(
         Command::new("kill")
@@ -727,14 +754,26 @@ async fn the_chat_goes_on_while_the_editor_is_open_and_a_signal_ends_both() {
             .any(|(_, t)| t.contains("a question before editing") && t.contains("finished.")),
         "saved"
     );
-    // What the editor wrote is not lost: its file is kept.
-    let kept: Vec<String> = std::fs::read_dir(&tmp)
+    // What the editor wrote is not lost: its file is kept, and the user is told where once
+    // the terminal is the shell's again.
+    let kept: Vec<PathBuf> = std::fs::read_dir(&tmp)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains("conductor-message-"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
-    assert_eq!(kept, ["half a thought\n"]);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read_to_string(&kept[0]).unwrap(),
+        "half a thought\n"
+    );
+    let told = tmux.joined_screen("bg");
+    assert!(
+        told.contains(&format!(
+            "the chat ended while the editor was open; what you wrote is kept in {}",
+            kept[0].display()
+        )),
+        "{told}"
+    );
 }
 
 /// `/model NAME` asks the server first and says where the new model runs; `/policy` changes

@@ -6,7 +6,7 @@ use conductor_core::text::one_line;
 
 use super::{Action, App, NoticeLevel};
 use crate::codeblocks::code_blocks;
-use crate::editor::EditorError;
+use crate::editor::{EditorError, KeptText};
 
 /// `1,234`.
 fn thousands(n: usize) -> String {
@@ -172,6 +172,14 @@ impl App {
             .push(Action::Edit(self.input.text().to_owned()));
     }
 
+    /// True when an action that hands the terminal away (the editor of `/edit`) waits to be
+    /// carried out: the events after it must not reach the chat, whose input the editor has
+    /// been given.
+    #[must_use]
+    pub fn hands_terminal_away(&self) -> bool {
+        self.actions.iter().any(|a| matches!(a, Action::Edit(_)))
+    }
+
     /// The editor returned.
     pub(super) fn edited(&mut self, result: Result<String, EditorError>) {
         match result {
@@ -187,44 +195,79 @@ impl App {
                 self.input.insert_str(&text);
                 self.hint("edited: Enter sends it");
             }
-            Err(err) => {
-                if let Some(kept) = err.kept() {
-                    // The editor wrote something before it went wrong (Vim exits non-zero
-                    // after an error earlier in the session, even when the file was saved):
-                    // the text comes in, and the input it replaces stays one Up away.
-                    let earlier = self.input.take();
-                    self.history.push(&earlier);
-                    self.input.insert_str(&kept.text);
-                    let mut details = vec![format!(
-                        "What it wrote is in the input, and kept in {}.",
-                        kept.path.display()
-                    )];
-                    if !earlier.trim().is_empty() {
-                        details.push(
-                            "Your earlier input is in the history: Up brings it back.".into(),
+            Err(err) => match err.kept() {
+                Some(kept) => match kept.text.text() {
+                    Some(text) => {
+                        // The editor wrote something it could not hand over as it should (Vim
+                        // exits non-zero after an error earlier in the session, even when the
+                        // file was saved; the file is not UTF-8): the text comes in, and the
+                        // input it replaces stays one Up away.
+                        let earlier = self.input.take();
+                        self.history.push(&earlier);
+                        self.input.insert_str(text);
+                        let mut details = vec![format!(
+                            "What it wrote is in the input, and kept in {}.",
+                            kept.path.display()
+                        )];
+                        if matches!(kept.text, KeptText::Lossy(_)) {
+                            details.push(
+                                "It is not valid UTF-8: what does not decode shows as \u{fffd}; \
+                                 the file holds the exact bytes."
+                                    .into(),
+                            );
+                        }
+                        if !earlier.trim().is_empty() {
+                            details.push(
+                                "Your earlier input is in the history: Up brings it back.".into(),
+                            );
+                        }
+                        let title = match &err {
+                            EditorError::NotUtf8 { .. } => capitalized(&err.to_string()),
+                            _ => {
+                                format!("{}, after writing the file", capitalized(&err.to_string()))
+                            }
+                        };
+                        self.notice(
+                            NoticeLevel::Warning,
+                            title,
+                            details,
+                            Some("check the text before sending it (Enter sends)".into()),
                         );
                     }
-                    self.notice(
-                        NoticeLevel::Warning,
-                        format!(
-                            "{}{}",
-                            capitalized(&err.to_string()),
-                            ", after writing the file"
-                        ),
-                        details,
-                        Some("check the text before sending it (Enter sends)".into()),
-                    );
-                } else {
+                    None => {
+                        // An `Unreadable` error says why in its title already.
+                        let why = match (&err, &kept.text) {
+                            (EditorError::Unreadable { .. }, _) => String::new(),
+                            (_, KeptText::Unreadable(why)) => format!(" ({why})"),
+                            _ => String::new(),
+                        };
+                        let mut details = vec![format!(
+                            "What it wrote could not be read back{why}; the file is kept: {}.",
+                            kept.path.display()
+                        )];
+                        details.push("Your input is unchanged.".into());
+                        self.notice(
+                            NoticeLevel::Error,
+                            format!("Not edited: {err}"),
+                            details,
+                            None,
+                        );
+                    }
+                },
+                None => {
+                    // Only an editor that cannot be started calls for another one.
+                    let hint = matches!(err, EditorError::NotFound(_) | EditorError::Spawn { .. })
+                        .then(|| {
+                            "set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into()
+                        });
                     self.notice(
                         NoticeLevel::Error,
                         format!("Not edited: {err}"),
                         vec!["Your input is unchanged.".into()],
-                        Some(
-                            "set $VISUAL or $EDITOR to your editor, e.g. export EDITOR=nano".into(),
-                        ),
+                        hint,
                     );
                 }
-            }
+            },
         }
         self.dirty = true;
     }

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use conductor_tui::app::{Action, EntryKind, NoticeLevel};
-use conductor_tui::editor::{EditorError, edit};
+use conductor_tui::editor::{EditorError, KeptText, MAX_EDITED_BYTES, edit};
 use conductor_tui::event::Event;
 use crossterm::event::KeyCode;
 
@@ -59,6 +59,16 @@ async fn a_failing_or_missing_editor_is_an_error() {
     match edit(&failing, "kept").await {
         Err(EditorError::Failed { status, .. }) => assert_eq!(status, "3"),
         other => panic!("a failure, got {other:?}"),
+    }
+    let removes = script(dir.path(), "rm", "rm \"$1\"");
+    match edit(&removes, "kept").await {
+        Err(err @ EditorError::Removed(_)) => {
+            assert_eq!(
+                err.to_string(),
+                format!("the editor `{removes}` removed the file: nothing came back")
+            );
+        }
+        other => panic!("removed, got {other:?}"),
     }
     match edit("/no/such/editor-xyz", "kept").await {
         Err(err @ EditorError::NotFound(_)) => {
@@ -115,6 +125,18 @@ fn the_edited_text_goes_into_the_input_unsent_and_failures_keep_it() {
     assert_eq!(notice.title, "Not edited: the editor `nvim` was not found");
     assert!(notice.hint.as_deref().unwrap().contains("$EDITOR"));
 
+    // An editor that removed its file: no hint to change editors.
+    app.update(Event::Edited(Err(EditorError::Removed("nvim".into()))));
+    assert_eq!(app.input.text(), "a longer\n    message[2J", "untouched");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(
+        notice.title,
+        "Not edited: the editor `nvim` removed the file: nothing came back"
+    );
+    assert_eq!(notice.hint, None);
+
     // An emptied file does not throw the input away.
     app.update(Event::Edited(Ok("\n".into())));
     assert_eq!(app.input.text(), "a longer\n    message[2J");
@@ -136,7 +158,7 @@ async fn text_written_before_a_failing_exit_is_kept_and_comes_into_the_input() {
     let err = edit(&saves_then_fails, "draft").await.unwrap_err();
     let kept = err.kept().expect("the written text is kept").clone();
     assert!(matches!(err, EditorError::Failed { ref status, .. } if status == "1"));
-    assert_eq!(kept.text, "my long reply");
+    assert_eq!(kept.text, KeptText::Text("my long reply".into()));
     assert_eq!(
         std::fs::read_to_string(&kept.path).unwrap(),
         "my long reply\n",
@@ -198,6 +220,138 @@ async fn a_stopped_editor_is_killed_and_what_it_wrote_is_kept() {
     );
     assert!(matches!(err, EditorError::Stopped { .. }), "{err:?}");
     let kept = err.kept().unwrap();
-    assert_eq!(kept.text, "half written");
+    assert_eq!(kept.text, KeptText::Text("half written".into()));
+    std::fs::remove_file(&kept.path).unwrap();
+}
+
+/// An editor that saves bytes that are not UTF-8 (a Latin-1 `é`): the text comes into the
+/// input as far as it decodes, and the file, with the exact bytes, is kept and named.
+#[tokio::test]
+async fn a_file_that_is_not_utf8_comes_in_lossy_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = script(
+        dir.path(),
+        "latin1",
+        "printf 'caf\\351 au lait\\n' > \"$1\"",
+    );
+    let err = edit(&latin1, "draft").await.unwrap_err();
+    assert!(matches!(err, EditorError::NotUtf8 { .. }), "{err:?}");
+    let kept = err.kept().expect("kept").clone();
+    assert_eq!(kept.text, KeptText::Lossy("caf\u{fffd} au lait".into()));
+    assert_eq!(
+        std::fs::read(&kept.path).unwrap(),
+        b"caf\xe9 au lait\n",
+        "the file is not deleted"
+    );
+
+    let mut app = app();
+    type_text(&mut app, "draft");
+    app.update(Event::Edited(Err(err)));
+    assert_eq!(app.input.text(), "caf\u{fffd} au lait");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Warning);
+    assert_eq!(notice.title, "The file the editor wrote is not valid UTF-8");
+    let path = kept.path.display().to_string();
+    assert!(notice.body[0].contains(&path), "{:?}", notice.body);
+    assert!(
+        notice.body[1].contains("not valid UTF-8"),
+        "{:?}",
+        notice.body
+    );
+    app.update(key(KeyCode::Up));
+    assert_eq!(
+        app.input.text(),
+        "draft",
+        "the earlier input is one Up away"
+    );
+    std::fs::remove_file(&kept.path).unwrap();
+
+    // The same when the editor fails after writing such bytes.
+    let fails = script(
+        dir.path(),
+        "latin1-fails",
+        "printf '\\377' > \"$1\"; exit 1",
+    );
+    let err = edit(&fails, "draft").await.unwrap_err();
+    assert!(matches!(err, EditorError::Failed { .. }), "{err:?}");
+    let kept = err.kept().expect("kept");
+    assert_eq!(kept.text, KeptText::Lossy("\u{fffd}".into()));
+    assert_eq!(std::fs::read(&kept.path).unwrap(), b"\xff");
+    std::fs::remove_file(&kept.path).unwrap();
+}
+
+/// A file that cannot be read back (here: larger than the cap) is kept where it is, named in
+/// the notice, and the input stays as it was.
+#[tokio::test]
+async fn a_file_that_cannot_be_read_back_is_kept_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = script(
+        dir.path(),
+        "huge",
+        &format!(
+            "head -c {} /dev/zero | tr '\\0' a > \"$1\"",
+            MAX_EDITED_BYTES + 1
+        ),
+    );
+    let err = edit(&huge, "draft").await.unwrap_err();
+    assert!(matches!(err, EditorError::Unreadable { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the file the editor wrote could not be read back: it is larger than 8 MiB"
+    );
+    let kept = err.kept().expect("kept").clone();
+    assert!(matches!(kept.text, KeptText::Unreadable(_)));
+    assert_eq!(
+        std::fs::metadata(&kept.path).unwrap().len(),
+        MAX_EDITED_BYTES + 1,
+        "the file is not deleted"
+    );
+
+    let mut app = app();
+    type_text(&mut app, "draft");
+    app.update(Event::Edited(Err(err)));
+    assert_eq!(app.input.text(), "draft", "unchanged");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert!(
+        notice
+            .title
+            .starts_with("Not edited: the file the editor wrote could not be read back")
+    );
+    assert!(
+        notice.body[0].contains(&kept.path.display().to_string()),
+        "{:?}",
+        notice.body
+    );
+    assert_eq!(notice.body[1], "Your input is unchanged.");
+    std::fs::remove_file(&kept.path).unwrap();
+
+    // After a failing exit too: kept, named, the input unchanged.
+    let huge_fails = script(
+        dir.path(),
+        "huge-fails",
+        &format!(
+            "head -c {} /dev/zero > \"$1\"; exit 2",
+            MAX_EDITED_BYTES + 1
+        ),
+    );
+    let err = edit(&huge_fails, "draft").await.unwrap_err();
+    assert!(matches!(err, EditorError::Failed { .. }), "{err:?}");
+    let kept = err.kept().expect("kept").clone();
+    app.update(Event::Edited(Err(err)));
+    assert_eq!(app.input.text(), "draft");
+    let EntryKind::Notice(notice) = app.entries.last().unwrap().kind() else {
+        panic!("a notice");
+    };
+    assert!(
+        notice.body[0].contains("larger than 8 MiB"),
+        "{:?}",
+        notice.body
+    );
+    assert!(notice.body[0].contains(&kept.path.display().to_string()));
     std::fs::remove_file(&kept.path).unwrap();
 }
