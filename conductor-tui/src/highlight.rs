@@ -478,9 +478,18 @@ mod tests {
         assert!(highlight("json", &huge, false, theme).is_some());
         {
             let cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-            let open = cache.as_ref().unwrap().open.iter().find(|b| b.count + 1 == huge.len());
+            let open = cache
+                .as_ref()
+                .unwrap()
+                .open
+                .iter()
+                .find(|b| b.count + 1 == huge.len());
             let open = open.expect("the huge block is open");
-            assert!(open.source.len() * row.len() <= MAX_BLOCK_BYTES, "{}", open.source.len());
+            assert!(
+                open.source.len() * row.len() <= MAX_BLOCK_BYTES,
+                "{}",
+                open.source.len()
+            );
             assert!(open.bytes <= MAX_BLOCK_BYTES);
         }
         let done = highlight("json", &huge, true, theme).unwrap();
@@ -488,7 +497,14 @@ mod tests {
         let cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
         let cache = cache.as_ref().unwrap();
         let key = finished_key(theme, "JSON", &small);
-        assert!(cache.finished.contains_key(&key), "the small block was flushed");
-        assert!(cache.finished.contains_key(&finished_key(theme, "JSON", &huge)));
+        assert!(
+            cache.finished.contains_key(&key),
+            "the small block was flushed"
+        );
+        assert!(
+            cache
+                .finished
+                .contains_key(&finished_key(theme, "JSON", &huge))
+        );
     }
 }
