@@ -238,7 +238,9 @@ fn long_answer_row(app: &mut App, t: &mut Terminal<TestBackend>) -> (String, Tim
     }
     app.update(Event::Worker(WorkerEvent::Content(answer)));
     draw(t, app);
-    let tokens = ["The ", "answer ", "goes ", "on, ", "word ", "by ", "word.\n"];
+    let tokens = [
+        "The ", "answer ", "goes ", "on, ", "word ", "by ", "word.\n",
+    ];
     let timing = time(FRAMES, |i| {
         app.update(Event::Worker(WorkerEvent::Content(
             tokens[i % tokens.len()].into(),
