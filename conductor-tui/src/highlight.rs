@@ -42,6 +42,13 @@ const OPEN_BLOCKS: usize = 8;
 /// keeps the work per token small. A line is highlighted exactly once it is complete.
 const PARTIAL_STEP: usize = 16;
 
+/// The style of the characters of a streaming line not highlighted yet: that of the code
+/// theme's default foreground once highlighted ([`convert`] leaves it to the terminal), so that
+/// plain words (most of a line) keep their colour when the line is highlighted. (Not the
+/// palette's `code_block`, the colour of blocks drawn without highlighting: the dark one's
+/// yellow would turn to the terminal's colour every [`PARTIAL_STEP`] bytes.)
+const UNHIGHLIGHTED: Style = Style::new();
+
 /// One highlighted source line: runs of text and their style, without the newline, tabs
 /// expanded and control characters dropped.
 pub type StyledLine = Vec<(String, Style)>;
@@ -314,9 +321,9 @@ impl OpenBlock {
             let mut runs = runs.clone();
             let tail = sanitize(tail);
             match runs.last_mut() {
-                Some((run, style)) if *style == Style::new() => run.push_str(&tail),
+                Some((run, style)) if *style == UNHIGHLIGHTED => run.push_str(&tail),
                 _ if tail.is_empty() => {}
-                _ => runs.push((tail, Style::new())),
+                _ => runs.push((tail, UNHIGHLIGHTED)),
             }
             return Some(runs);
         }
@@ -506,5 +513,28 @@ mod tests {
                 .finished
                 .contains_key(&finished_key(theme, "JSON", &huge))
         );
+    }
+
+    /// A plain word at the end of a streaming line is drawn in the colour it keeps once the
+    /// line is highlighted, on either code theme.
+    #[test]
+    fn the_unhighlighted_tail_has_the_colour_of_plain_code() {
+        let syntax = find_syntax(syntaxes(), "rust").unwrap();
+        for theme in [CodeTheme::OneHalfDark, CodeTheme::OneHalfLight] {
+            let mut block = OpenBlock::new(theme, syntax);
+            block.extend(&["fn main() {"], syntaxes(), highlighter(theme));
+            let start = "    let total = count";
+            block.peek(start, syntaxes(), highlighter(theme)).unwrap();
+            let grown = "    let total = counter";
+            let streamed = block.peek(grown, syntaxes(), highlighter(theme)).unwrap();
+            let (tail, tail_style) = streamed.last().unwrap();
+            assert!(tail.ends_with("er"), "{streamed:?}");
+            let mut fresh = OpenBlock::new(theme, syntax);
+            fresh.extend(&["fn main() {"], syntaxes(), highlighter(theme));
+            let whole = fresh.peek(grown, syntaxes(), highlighter(theme)).unwrap();
+            let (word, word_style) = whole.last().unwrap();
+            assert!(word.ends_with("counter"), "{whole:?}");
+            assert_eq!(tail_style, word_style, "{theme:?}");
+        }
     }
 }
