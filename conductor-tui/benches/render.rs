@@ -8,7 +8,8 @@
 //!
 //! It also times the first highlighted code block (loading the syntaxes and the theme).
 //!
-//! `-- streaming` runs only the code-block streaming rows (plain and highlighted). A second
+//! `-- streaming` runs only the streaming rows: a code block (plain and highlighted) and a
+//! 200 KB answer that goes on a token per frame. A second
 //! table (`cargo bench -p conductor-tui --bench render -- search` prints only it)
 //! times Ctrl+R over 50 earlier messages of 1 MiB each (`ask -f` with large files): a key that
 //! changes the query, and a frame with the search open.
@@ -219,6 +220,37 @@ fn code_block_rows(app: &mut App, t: &mut Terminal<TestBackend>) -> Vec<(String,
     rows
 }
 
+/// A long answer streaming: some 200 KB of prose and small code blocks already in, a token
+/// of prose per frame (what the tail-only rendering of the streaming answer keeps cheap).
+fn long_answer_row(app: &mut App, t: &mut Terminal<TestBackend>) -> (String, Timing) {
+    theme::set_active(ThemeKind::Dark);
+    for c in "a long answer please".chars() {
+        app.update(key(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    app.update(key(KeyCode::Enter, KeyModifiers::NONE));
+    app.update(Event::Worker(WorkerEvent::Accepted));
+    let section = "Some prose about the step, long enough to wrap over the width of the \
+                   terminal at least once or twice, with `inline code` in it.\n\n\
+                   ```rust\nfn step(x: u32) -> u32 {\n    x + 1\n}\n```\n\n";
+    let mut answer = String::new();
+    while answer.len() < 200 * 1024 {
+        answer.push_str(section);
+    }
+    app.update(Event::Worker(WorkerEvent::Content(answer)));
+    draw(t, app);
+    let tokens = [
+        "The ", "answer ", "goes ", "on, ", "word ", "by ", "word.\n",
+    ];
+    let timing = time(FRAMES, |i| {
+        app.update(Event::Worker(WorkerEvent::Content(
+            tokens[i % tokens.len()].into(),
+        )));
+        draw(t, app);
+    });
+    app.update(Event::Worker(WorkerEvent::Stopped));
+    ("2,000 messages: streaming a 200 KB answer".into(), timing)
+}
+
 fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
     Event::Terminal(TermEvent::Key(KeyEvent::new(code, modifiers)))
 }
@@ -281,7 +313,8 @@ fn main() {
         let mut app = conversation();
         let mut t = terminal(WIDTH);
         draw(&mut t, &app);
-        let rows = code_block_rows(&mut app, &mut t);
+        let mut rows = code_block_rows(&mut app, &mut t);
+        rows.push(long_answer_row(&mut app, &mut t));
         print_rows(&rows);
         println!(
             "highlighted / plain: {:.2}x",

@@ -42,6 +42,13 @@ const OPEN_BLOCKS: usize = 8;
 /// keeps the work per token small. A line is highlighted exactly once it is complete.
 const PARTIAL_STEP: usize = 16;
 
+/// The style of the characters of a streaming line not highlighted yet: that of the code
+/// theme's default foreground once highlighted ([`convert`] leaves it to the terminal), so that
+/// plain words (most of a line) keep their colour when the line is highlighted. (Not the
+/// palette's `code_block`, the colour of blocks drawn without highlighting: the dark one's
+/// yellow would turn to the terminal's colour every [`PARTIAL_STEP`] bytes.)
+const UNHIGHLIGHTED: Style = Style::new();
+
 /// One highlighted source line: runs of text and their style, without the newline, tabs
 /// expanded and control characters dropped.
 pub type StyledLine = Vec<(String, Style)>;
@@ -204,11 +211,10 @@ impl Cache {
             .open
             .iter()
             .enumerate()
-            .filter(|(_, b)| {
-                b.theme == theme && b.syntax == syntax && b.source.len() <= lines.len()
-            })
+            .filter(|(_, b)| b.theme == theme && b.syntax == syntax && b.count <= lines.len())
+            // Only the lines highlighted are compared: those after are plain whatever they say.
             .filter(|(_, b)| b.source.iter().zip(lines).all(|(a, b)| a == b))
-            .max_by_key(|(_, b)| b.source.len())
+            .max_by_key(|(_, b)| b.count)
             .map(|(i, _)| i)?;
         self.open.remove(found)
     }
@@ -238,7 +244,12 @@ fn finished_key(theme: CodeTheme, syntax: &str, lines: &[&str]) -> u64 {
 struct OpenBlock {
     theme: CodeTheme,
     syntax: String,
+    /// The lines given to the highlighter; none is kept after highlighting stopped (the rest
+    /// of the block is plain, whatever it says).
     source: Vec<String>,
+    /// The block's complete lines seen, highlighted or not.
+    count: usize,
+    /// Bytes highlighted (with their newlines): what the block weighs in the cache.
     bytes: usize,
     lines: Arc<Vec<StyledLine>>,
     /// `None` once a cap is reached: the rest of the block is plain.
@@ -254,6 +265,7 @@ impl OpenBlock {
             theme,
             syntax: syntax.name.clone(),
             source: Vec::new(),
+            count: 0,
             bytes: 0,
             lines: Arc::new(Vec::new()),
             state: Some((ParseState::new(syntax), state)),
@@ -263,21 +275,26 @@ impl OpenBlock {
 
     /// Highlights the lines of `whole` after those already done.
     fn extend(&mut self, whole: &[&str], syntaxes: &SyntaxSet, highlighter: &Highlighter<'_>) {
-        let new = whole.get(self.source.len()..).unwrap_or_default();
+        let new = whole.get(self.count..).unwrap_or_default();
         if new.is_empty() {
             return;
         }
+        self.count = whole.len();
         self.partial = None;
+        if self.state.is_none() {
+            return;
+        }
         let lines = Arc::make_mut(&mut self.lines);
         for line in new {
-            self.source.push((*line).to_owned());
-            self.bytes += line.len() + 1;
-            if line.len() > MAX_LINE_BYTES || self.bytes > MAX_BLOCK_BYTES {
+            let bytes = self.bytes + line.len() + 1;
+            if line.len() > MAX_LINE_BYTES || bytes > MAX_BLOCK_BYTES {
                 self.state = None;
             }
             let Some((parse, highlight)) = &mut self.state else {
-                continue;
+                break;
             };
+            self.source.push((*line).to_owned());
+            self.bytes = bytes;
             match highlight_line(line, parse, highlight, syntaxes, highlighter) {
                 Some(styled) => lines.push(styled),
                 None => self.state = None,
@@ -304,9 +321,9 @@ impl OpenBlock {
             let mut runs = runs.clone();
             let tail = sanitize(tail);
             match runs.last_mut() {
-                Some((run, style)) if *style == Style::new() => run.push_str(&tail),
+                Some((run, style)) if *style == UNHIGHLIGHTED => run.push_str(&tail),
                 _ if tail.is_empty() => {}
-                _ => runs.push((tail, Style::new())),
+                _ => runs.push((tail, UNHIGHLIGHTED)),
             }
             return Some(runs);
         }
@@ -453,5 +470,71 @@ mod tests {
         assert_eq!(name("typescript").as_deref(), Some("TypeScript"));
         assert_eq!(name("text"), None);
         assert_eq!(name("no-such-language"), None);
+    }
+
+    /// A block far over the cap weighs in the cache only what was highlighted of it, keeps no
+    /// copy of its plain lines, and does not push the other blocks out.
+    #[test]
+    fn a_huge_block_weighs_only_what_was_highlighted() {
+        let theme = CodeTheme::OneHalfLight;
+        let small = ["{\"cached\": \"after a huge block\"}"];
+        assert!(highlight("json", &small, true, theme).is_some());
+        let row = "{\"key\": \"value\", \"n\": 12345},";
+        let huge: Vec<&str> = std::iter::repeat_n(row, FINISHED_BUDGET / row.len() + 1).collect();
+        // Streamed, then finished: the open block keeps only the lines it highlighted.
+        assert!(highlight("json", &huge, false, theme).is_some());
+        {
+            let cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+            let open = cache
+                .as_ref()
+                .unwrap()
+                .open
+                .iter()
+                .find(|b| b.count + 1 == huge.len());
+            let open = open.expect("the huge block is open");
+            assert!(
+                open.source.len() * row.len() <= MAX_BLOCK_BYTES,
+                "{}",
+                open.source.len()
+            );
+            assert!(open.bytes <= MAX_BLOCK_BYTES);
+        }
+        let done = highlight("json", &huge, true, theme).unwrap();
+        assert!(done.lines.len() * row.len() <= MAX_BLOCK_BYTES);
+        let cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = cache.as_ref().unwrap();
+        let key = finished_key(theme, "JSON", &small);
+        assert!(
+            cache.finished.contains_key(&key),
+            "the small block was flushed"
+        );
+        assert!(
+            cache
+                .finished
+                .contains_key(&finished_key(theme, "JSON", &huge))
+        );
+    }
+
+    /// A plain word at the end of a streaming line is drawn in the colour it keeps once the
+    /// line is highlighted, on either code theme.
+    #[test]
+    fn the_unhighlighted_tail_has_the_colour_of_plain_code() {
+        let syntax = find_syntax(syntaxes(), "rust").unwrap();
+        for theme in [CodeTheme::OneHalfDark, CodeTheme::OneHalfLight] {
+            let mut block = OpenBlock::new(theme, syntax);
+            block.extend(&["fn main() {"], syntaxes(), highlighter(theme));
+            let start = "    let total = count";
+            block.peek(start, syntaxes(), highlighter(theme)).unwrap();
+            let grown = "    let total = counter";
+            let streamed = block.peek(grown, syntaxes(), highlighter(theme)).unwrap();
+            let (tail, tail_style) = streamed.last().unwrap();
+            assert!(tail.ends_with("er"), "{streamed:?}");
+            let mut fresh = OpenBlock::new(theme, syntax);
+            fresh.extend(&["fn main() {"], syntaxes(), highlighter(theme));
+            let whole = fresh.peek(grown, syntaxes(), highlighter(theme)).unwrap();
+            let (word, word_style) = whole.last().unwrap();
+            assert!(word.ends_with("counter"), "{whole:?}");
+            assert_eq!(tail_style, word_style, "{theme:?}");
+        }
     }
 }

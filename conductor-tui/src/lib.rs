@@ -198,8 +198,16 @@ pub async fn run(conductor: Conductor, options: ChatOptions) -> Result<(), TuiEr
     };
 
     // Before the terminal is taken over: the OSC 11 query needs its own raw-mode exchange,
-    // and its answer must not reach the event loop.
-    theme::set_active(theme::detect::detect(options.theme));
+    // and its answer must not reach the event loop. It blocks (up to seconds over SSH): not on
+    // the runtime's worker.
+    let choice = options.theme;
+    let kind = tokio::task::spawn_blocking(move || theme::detect::detect(choice))
+        .await
+        .unwrap_or_else(|err| {
+            tracing::debug!(%err, "theme detection failed: dark");
+            theme::ThemeKind::Dark
+        });
+    theme::set_active(kind);
     let guard = TerminalGuard::enter().map_err(TuiError::Terminal)?;
     let result = event_loop(app, conductor, store, guard).await;
     result.map_err(TuiError::Terminal)

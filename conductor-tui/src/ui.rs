@@ -20,7 +20,7 @@ use conductor_core::{Processor, Role};
 use crate::app::{
     App, Badge, ChatEntry, Entry, EntryKind, MessageState, Notice, NoticeLevel, Phase, Picker, View,
 };
-use crate::codeblocks::code_blocks;
+use crate::codeblocks::{BlockCounter, code_blocks};
 use crate::markdown::{Resume, render_markdown, render_markdown_into, render_plain};
 use crate::theme;
 
@@ -227,6 +227,28 @@ pub struct StreamTail {
     numbered: bool,
     /// The line that ends with the cursor.
     cursor: Option<usize>,
+    /// The code blocks in the text so far, counted as it grows.
+    blocks: BlockCounter,
+    /// The rows of `body` that are tops of code blocks, in order.
+    tops: Vec<usize>,
+}
+
+impl StreamTail {
+    /// Forgets the block tops from row `kept` of the body on, and finds those in the rows
+    /// after it; returns how many tops come before `kept`. `None` when the body is shorter
+    /// than `kept`.
+    fn recount_tops(&mut self, kept: usize) -> Option<usize> {
+        let new = self.body.get(kept..)?;
+        let before = self.tops.partition_point(|&row| row < kept);
+        self.tops.truncate(before);
+        self.tops.extend(
+            new.iter()
+                .enumerate()
+                .filter(|(_, l)| is_block_top(l))
+                .map(|(i, _)| kept + i),
+        );
+        Some(before)
+    }
 }
 
 /// The lines of one entry at `width`, into `lines`. For an answer that streams, `lines` and
@@ -265,7 +287,6 @@ fn streaming_lines(
     tail: &mut Option<StreamTail>,
 ) {
     let body_width = width.saturating_sub(2);
-    let blocks = code_blocks(&message.content).len();
     if let Some(state) = tail.as_mut().filter(|s| {
         s.thinking == message.thinking.len() && s.body_start + s.body.len() == lines.len()
     }) {
@@ -279,27 +300,29 @@ fn streaming_lines(
             &mut state.body,
             &mut state.resume,
         );
-        let kept_tops = state.body[..kept]
-            .iter()
-            .filter(|l| is_block_top(l))
-            .count();
-        let tops = kept_tops
-            + state.body[kept..]
-                .iter()
-                .filter(|l| is_block_top(l))
-                .count();
-        let numbered = blocks != 0 && tops == blocks;
-        // Numbers given (or not) to the blocks kept stand; otherwise all is made again.
-        if kept_tops == 0 || numbered == state.numbered {
-            lines.truncate(state.body_start + kept);
-            let mut new = state.body[kept..].to_vec();
-            if numbered {
-                number_tops(&mut new, kept_tops);
+        if kept == 0 {
+            // Rendered from the start (maybe another text): counted from the start too.
+            state.blocks = BlockCounter::default();
+        }
+        let blocks = state.blocks.count(&message.content);
+        // Otherwise (not expected: the renderer keeps at most the lines it had) all is made
+        // again below.
+        if let Some(kept_tops) = state.recount_tops(kept)
+            && let Some(new) = state.body.get(kept..)
+        {
+            let numbered = blocks != 0 && state.tops.len() == blocks;
+            // Numbers given (or not) to the blocks kept stand; otherwise all is made again.
+            if kept_tops == 0 || numbered == state.numbered {
+                let mut new = new.to_vec();
+                lines.truncate(state.body_start + kept);
+                if numbered {
+                    number_tops(&mut new, kept_tops);
+                }
+                lines.extend(indent(new, "  "));
+                state.numbered = numbered;
+                state.cursor = add_cursor(lines);
+                return;
             }
-            lines.extend(indent(new, "  "));
-            state.numbered = numbered;
-            state.cursor = add_cursor(lines);
-            return;
         }
     }
     let mut state = StreamTail::default();
@@ -313,8 +336,10 @@ fn streaming_lines(
         &mut state.body,
         &mut state.resume,
     );
+    let blocks = state.blocks.count(&message.content);
+    let _ = state.recount_tops(0);
     let mut body = state.body.clone();
-    state.numbered = blocks != 0 && body.iter().filter(|l| is_block_top(l)).count() == blocks;
+    state.numbered = blocks != 0 && state.tops.len() == blocks;
     if state.numbered {
         number_tops(&mut body, 0);
     }

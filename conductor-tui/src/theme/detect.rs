@@ -5,8 +5,17 @@
 //! The query is made by terminal-colorsaurus: it puts the terminal in raw mode for the
 //! exchange, sends a DA1 query after OSC 11 so that a terminal which does not understand
 //! OSC 11 is known at once by its DA1 answer (not by a timeout), sends nothing when
-//! `TERM=dumb`, and always restores the terminal. It runs once, before the chat takes the
-//! terminal over, so its answer cannot reach the input box.
+//! `TERM=dumb` (nor under GNU screen or tmux with `TERM=screen*`, which it takes for terminals
+//! that cannot answer), and always restores the terminal. It runs once, before the chat takes
+//! the terminal over, on a blocking thread.
+//!
+//! Two things keep the exchange out of the input box:
+//! - Keys already typed ahead are waiting: the query is not made (colorsaurus would read them
+//!   up to its answer and drop them), and the theme is dark unless `COLORFGBG` said otherwise.
+//! - The answer is late (over SSH a round trip can pass the wait): once the wait is over, the
+//!   terminal's input is read and dropped up to the end of the DA1 answer, for at most
+//!   [`LATE_ANSWER_WAIT`], so that the answers are not read as keys. A key typed in that
+//!   moment is dropped with them.
 
 use std::time::Duration;
 
@@ -18,6 +27,70 @@ use super::ThemeKind;
 /// answer in a few milliseconds; one that does not understand the query is found out sooner
 /// by its answer to DA1.
 pub const QUERY_TIMEOUT: Duration = Duration::from_millis(100);
+/// [`QUERY_TIMEOUT`] over SSH (`SSH_CONNECTION` or `SSH_TTY` set), where the answer makes a
+/// network round trip.
+pub const SSH_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// After a query that timed out, the longest the chat waits for the late answer, to drop it.
+/// The wait ends as soon as the answer to DA1 (the last one asked) is in.
+pub const LATE_ANSWER_WAIT: Duration = Duration::from_secs(1);
+
+/// How long to wait for the terminal's answer: [`SSH_QUERY_TIMEOUT`] over SSH, else
+/// [`QUERY_TIMEOUT`].
+#[must_use]
+pub fn query_timeout(env: &dyn Fn(&str) -> Option<String>) -> Duration {
+    let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+    if set("SSH_CONNECTION") || set("SSH_TTY") {
+        SSH_QUERY_TIMEOUT
+    } else {
+        QUERY_TIMEOUT
+    }
+}
+
+/// What the OSC 11 query came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The terminal told its background.
+    Background(Background),
+    /// No answer within the wait: it may still come.
+    TimedOut,
+    /// No answer to expect (not a terminal, an unsupported one, an error).
+    None,
+}
+
+/// Asks the terminal for its background the careful way: not at all when `input_pending`
+/// (keys typed ahead), with `query` given the wait for `env` ([`query_timeout`]), and when
+/// it timed out `discard_late` to drop the late answer before anything reads the input.
+pub fn ask_terminal(
+    env: &dyn Fn(&str) -> Option<String>,
+    input_pending: impl FnOnce() -> bool,
+    query: impl FnOnce(Duration) -> Answer,
+    discard_late: impl FnOnce(),
+) -> Option<Background> {
+    if input_pending() {
+        tracing::debug!("keys typed ahead: the terminal is not asked for its background");
+        return None;
+    }
+    match query(query_timeout(env)) {
+        Answer::Background(background) => Some(background),
+        Answer::TimedOut => {
+            discard_late();
+            None
+        }
+        Answer::None => None,
+    }
+}
+
+/// Whether `bytes` hold the end of an answer to DA1 (`ESC [ ? 6 2 ; 2 2 c`).
+#[must_use]
+pub fn holds_da1_answer(bytes: &[u8]) -> bool {
+    bytes.windows(3).enumerate().any(|(start, w)| {
+        w == b"\x1b[?"
+            && bytes[start + 3..]
+                .iter()
+                .find(|b| !(b.is_ascii_digit() || **b == b';'))
+                == Some(&b'c')
+    })
+}
 
 /// A terminal's background, as far as the theme cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,28 +173,34 @@ pub fn background_of(colour: &terminal_colorsaurus::Color) -> Background {
     }
 }
 
-/// Asks the terminal for its background colour (OSC 11), waiting at most `timeout`. `None`
-/// when the terminal does not answer, does not support the query, or is not a terminal.
+/// Asks the terminal for its background colour (OSC 11), waiting at most `timeout`.
 #[must_use]
-pub fn query_terminal(timeout: Duration) -> Option<Background> {
+pub fn query_terminal(timeout: Duration) -> Answer {
     let mut options = terminal_colorsaurus::QueryOptions::default();
     options.timeout = timeout;
     match terminal_colorsaurus::background_color(options) {
-        Ok(colour) => Some(background_of(&colour)),
+        Ok(colour) => Answer::Background(background_of(&colour)),
         Err(err) => {
             tracing::debug!(%err, "the terminal did not tell its background colour");
-            None
+            match err {
+                terminal_colorsaurus::Error::Timeout(_) => Answer::TimedOut,
+                _ => Answer::None,
+            }
         }
     }
 }
 
 /// The theme the chat starts with, from the process environment and, for `auto`, the
-/// terminal. Call it before the terminal is taken over (raw mode, alternate screen).
+/// terminal. Call it before the terminal is taken over (raw mode, alternate screen); it
+/// blocks (up to [`SSH_QUERY_TIMEOUT`] and [`LATE_ANSWER_WAIT`]).
 #[must_use]
 pub fn detect(choice: ThemeChoice) -> ThemeKind {
     let started = std::time::Instant::now();
-    let (kind, decided) = resolve(choice, &|name| std::env::var(name).ok(), || {
-        query_terminal(QUERY_TIMEOUT)
+    let env = |name: &str| std::env::var(name).ok();
+    let (kind, decided) = resolve(choice, &env, || {
+        ask_terminal(&env, tty::input_pending, query_terminal, || {
+            tty::discard_late_answer(LATE_ANSWER_WAIT);
+        })
     });
     tracing::debug!(
         theme = kind.as_str(),
@@ -130,4 +209,103 @@ pub fn detect(choice: ThemeChoice) -> ThemeKind {
         "chat theme"
     );
     kind
+}
+
+/// The controlling terminal's input, read without the chat's event loop.
+#[cfg(unix)]
+pub mod tty {
+    use std::fs::File;
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+
+    use super::holds_da1_answer;
+
+    fn open() -> Option<File> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()
+    }
+
+    /// Runs `f` with `tty` in raw mode (so that a line not yet ended can be read), restoring
+    /// its mode after. `None` when `tty` is not a terminal.
+    fn in_raw_mode<T>(tty: &impl AsFd, f: impl FnOnce() -> T) -> Option<T> {
+        let saved = tcgetattr(tty).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(tty, SetArg::TCSANOW, &raw).ok()?;
+        let out = f();
+        if let Err(err) = tcsetattr(tty, SetArg::TCSANOW, &saved) {
+            tracing::debug!(%err, "the terminal's mode could not be restored");
+        }
+        Some(out)
+    }
+
+    fn readable(tty: &impl AsFd, timeout: PollTimeout) -> bool {
+        let mut fds = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, timeout).is_ok_and(|n| n > 0)
+    }
+
+    /// Whether keys are waiting on the controlling terminal.
+    #[must_use]
+    pub fn input_pending() -> bool {
+        open().is_some_and(|tty| pending_on(&tty))
+    }
+
+    /// Whether input is waiting on `tty`, a line not yet ended included.
+    #[must_use]
+    pub fn pending_on(tty: &impl AsFd) -> bool {
+        in_raw_mode(tty, || readable(tty, PollTimeout::ZERO)).unwrap_or(false)
+    }
+
+    /// Drops what the controlling terminal sends up to the end of an answer to DA1, or
+    /// for at most `wait`.
+    pub fn discard_late_answer(wait: Duration) {
+        if let Some(tty) = open() {
+            let dropped = discard_on(&tty, wait);
+            tracing::debug!(dropped, "late answer to the colour query dropped");
+        }
+    }
+
+    /// [`discard_late_answer`] on `tty`; returns the bytes dropped. Reads a byte at a time,
+    /// so that nothing after the answer is taken.
+    pub fn discard_on(tty: &impl AsFd, wait: Duration) -> usize {
+        let deadline = Instant::now() + wait;
+        in_raw_mode(tty, || {
+            let mut seen = Vec::new();
+            let mut byte = [0_u8; 1];
+            while !holds_da1_answer(&seen) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let left = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                if left == PollTimeout::ZERO || !readable(tty, left) {
+                    break;
+                }
+                match nix::unistd::read(tty, &mut byte) {
+                    Ok(1) => seen.push(byte[0]),
+                    _ => break,
+                }
+            }
+            seen.len()
+        })
+        .unwrap_or(0)
+    }
+}
+
+/// The controlling terminal's input: nothing to check or drop where there is no `/dev/tty`.
+#[cfg(not(unix))]
+pub mod tty {
+    use std::time::Duration;
+
+    /// Never: without a way to look, the query is made.
+    #[must_use]
+    pub fn input_pending() -> bool {
+        false
+    }
+
+    /// Nothing to do.
+    pub fn discard_late_answer(_wait: Duration) {}
 }

@@ -339,3 +339,115 @@ fn styles_of_the_themes_are_distinct_where_it_matters() {
         assert!(no_colour(style), "{style:?}");
     }
 }
+
+/// Over SSH the answer makes a network round trip: the query waits longer for it.
+#[test]
+fn the_query_waits_longer_over_ssh() {
+    use conductor_tui::theme::detect::{QUERY_TIMEOUT, SSH_QUERY_TIMEOUT, query_timeout};
+    assert_eq!(query_timeout(&env(&[])), QUERY_TIMEOUT);
+    assert_eq!(
+        query_timeout(&env(&[("SSH_CONNECTION", "")])),
+        QUERY_TIMEOUT
+    );
+    let remote = [("SSH_CONNECTION", "10.0.0.2 51000 10.0.0.1 22")];
+    assert_eq!(query_timeout(&env(&remote)), SSH_QUERY_TIMEOUT);
+    assert_eq!(
+        query_timeout(&env(&[("SSH_TTY", "/dev/pts/3")])),
+        SSH_QUERY_TIMEOUT
+    );
+    assert!(SSH_QUERY_TIMEOUT >= 10 * QUERY_TIMEOUT);
+}
+
+/// Keys typed ahead are not eaten by a query; a query that timed out has its late answer
+/// dropped; one that was answered or cannot be has nothing to drop.
+#[test]
+fn the_query_is_skipped_for_typed_ahead_keys_and_its_late_answer_dropped() {
+    use conductor_tui::theme::detect::{Answer, SSH_QUERY_TIMEOUT, ask_terminal};
+    let ssh = env(&[("SSH_TTY", "/dev/pts/3")]);
+    let asked = Cell::new(None);
+    let dropped = Cell::new(0);
+    let ask = |pending: bool, answer: Answer| {
+        ask_terminal(
+            &ssh,
+            || pending,
+            |wait| {
+                asked.set(Some(wait));
+                answer
+            },
+            || dropped.set(dropped.get() + 1),
+        )
+    };
+
+    assert_eq!(ask(true, Answer::Background(Background::Light)), None);
+    assert_eq!(
+        (asked.get(), dropped.get()),
+        (None, 0),
+        "keys waiting: not asked"
+    );
+
+    let light = ask(false, Answer::Background(Background::Light));
+    assert_eq!(light, Some(Background::Light));
+    assert_eq!((asked.get(), dropped.get()), (Some(SSH_QUERY_TIMEOUT), 0));
+
+    assert_eq!(ask(false, Answer::None), None);
+    assert_eq!(dropped.get(), 0);
+
+    assert_eq!(ask(false, Answer::TimedOut), None);
+    assert_eq!(dropped.get(), 1, "the late answer is dropped");
+}
+
+#[test]
+fn the_end_of_a_da1_answer_is_recognised() {
+    use conductor_tui::theme::detect::holds_da1_answer;
+    assert!(holds_da1_answer(b"\x1b[?62;22c"));
+    assert!(holds_da1_answer(
+        b"\x1b]11;rgb:ffff/ffff/ffff\x07\x1b[?1;2c"
+    ));
+    assert!(holds_da1_answer(b"\x1b]11;rgb:0/0/0\x1b\\\x1b[?6c"));
+    assert!(!holds_da1_answer(b"\x1b]11;rgb:ffff/ffff/ffff\x07"));
+    assert!(!holds_da1_answer(
+        b"\x1b]11;rgb:ffff/ffff/ffff\x07\x1b[?62;22"
+    ));
+    assert!(!holds_da1_answer(b"\x1b[?25h"));
+    assert!(!holds_da1_answer(b""));
+}
+
+/// On a pseudo-terminal: a late answer is read and dropped up to the end of its DA1 part,
+/// and what follows (a key typed after) is left for the chat; keys waiting are seen even
+/// before their line ends.
+#[cfg(unix)]
+#[test]
+fn a_late_answer_is_dropped_from_a_terminal_and_keys_after_it_kept() {
+    use std::io::{Read as _, Write as _};
+    use std::time::{Duration, Instant};
+
+    use conductor_tui::theme::detect::tty::{discard_on, pending_on};
+
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let slave = std::fs::File::from(pty.slave);
+    assert!(!pending_on(&slave), "nothing typed yet");
+
+    let answer = b"\x1b]11;rgb:ffff/ffff/ffff\x07\x1b[?62;22c";
+    master.write_all(answer).unwrap();
+    master.write_all(b"typed\n").unwrap();
+    assert!(pending_on(&slave));
+    let dropped = discard_on(&slave, Duration::from_secs(5));
+    assert_eq!(dropped, answer.len());
+    let mut kept = [0_u8; 6];
+    (&slave).read_exact(&mut kept).unwrap();
+    assert_eq!(&kept, b"typed\n");
+
+    // Keys typed ahead, their line not ended: waiting all the same.
+    master.write_all(b"ab").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(pending_on(&slave));
+
+    // No answer at all: the wait ends at its limit.
+    let started = Instant::now();
+    let fresh = nix::pty::openpty(None, None).unwrap();
+    let _fresh_master = fresh.master;
+    let fresh_slave = std::fs::File::from(fresh.slave);
+    assert_eq!(discard_on(&fresh_slave, Duration::from_millis(50)), 0);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
