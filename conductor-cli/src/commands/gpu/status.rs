@@ -125,6 +125,7 @@ pub(super) fn print_running(running: &[RunningModel]) -> Result<(), Failure> {
         outln!("no model loaded in Ollama")?;
         return Ok(());
     }
+    let now = jiff::Timestamp::now();
     let rows: Vec<Vec<String>> = running
         .iter()
         .map(|r| {
@@ -134,7 +135,7 @@ pub(super) fn print_running(running: &[RunningModel]) -> Result<(), Failure> {
                 r.processor().to_string(),
                 r.context_length
                     .map_or_else(|| "-".into(), |c| c.to_string()),
-                r.expires_at.clone().unwrap_or_default(),
+                crate::commands::ps::until(r.expires_at.as_deref(), now),
             ]
         })
         .collect();
