@@ -157,7 +157,11 @@ async fn the_everyday_verbs_read_the_real_server() {
         "{}",
         stderr(&out)
     );
-    assert!(stdout(&out).is_empty(), "nothing stopped twice: {}", stdout(&out));
+    assert!(
+        stdout(&out).is_empty(),
+        "nothing stopped twice: {}",
+        stdout(&out)
+    );
     let out = real.run(&["stop", "no-such-model-here"]).await;
     assert_eq!(code(&out), 5, "{}", stderr(&out));
     let out = real.run(&["show", "no-such-model-here"]).await;
