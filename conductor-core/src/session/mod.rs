@@ -21,6 +21,7 @@
 //! them load (with `origin` chat and no per-answer model), and earlier conductors reading a
 //! newer file ignore them. A file of a higher format is left alone, never judged damaged.
 
+mod listing;
 pub mod lock;
 pub mod store;
 #[cfg(test)]
@@ -34,8 +35,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Message, Role};
 
+pub use self::listing::{Damaged, Listed, Resumable, SessionSummary, SetAside};
 pub use self::lock::{LockError, SessionLock};
-pub use self::store::{Damaged, Listed, Resumable, SessionStore, SessionSummary, SetAside};
+pub use self::store::SessionStore;
 
 /// The format version written in every file.
 pub const FORMAT: u32 = 1;
