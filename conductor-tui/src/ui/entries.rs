@@ -169,6 +169,12 @@ fn message_head(message: &ChatEntry, body_width: u16) -> Vec<Line<'static>> {
         Role::Tool => ("Tool".to_owned(), theme.other_role),
     };
     let mut header = vec![Span::styled(name, colour.add_modifier(Modifier::BOLD))];
+    // Which model wrote it: after a `/model` switch the conversation says who said what.
+    if message.role == Role::Assistant
+        && let Some(model) = &message.model
+    {
+        header.push(Span::styled(format!("  {}", one_line(model)), theme.dim));
+    }
     match &message.state {
         MessageState::Stopped => {
             header.push(Span::styled("  [stopped]", theme.warning));

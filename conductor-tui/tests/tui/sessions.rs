@@ -371,6 +371,18 @@ mod chat {
             ]
         );
         assert_eq!(other.session_snapshot().messages, saved.messages);
+        // And the screen says it: each answer's header names its model.
+        let text = screen(&render(&other, 60, 30));
+        let headers: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("Yollayah") || l.starts_with("Forge"))
+            .map(str::trim_end)
+            .collect();
+        assert_eq!(
+            headers,
+            ["Yollayah  llama3.2:3b", "Forge  qwen3:8b"],
+            "{text}"
+        );
     }
 
     #[test]
