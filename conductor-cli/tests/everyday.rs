@@ -794,6 +794,17 @@ async fn completions_know_personalities_and_local_models() {
     assert_eq!(names, ["tiny:latest"]);
     let (names, _) = complete(&env, &host, &["conductor", "show", "m3b-c"]).await;
     assert!(names.contains(&"m3b-cpu:latest".to_owned()), "{names:?}");
+    // A --host typed on the line wins over OLLAMA_HOST (here a dead address).
+    let (names, _) = complete(
+        &env,
+        "127.0.0.1:1",
+        &["conductor", "--host", &host, "ask", "-m", "ti"],
+    )
+    .await;
+    assert_eq!(names, ["tiny:latest"]);
+    let flag = format!("--host={host}");
+    let (names, _) = complete(&env, "127.0.0.1:1", &["conductor", "show", &flag, "ti"]).await;
+    assert_eq!(names, ["tiny:latest"]);
     // Server down: nothing, quickly.
     let (names, took) = complete(&env, "127.0.0.1:1", &["conductor", "ask", "-m", ""]).await;
     assert!(names.is_empty(), "{names:?}");

@@ -10,10 +10,11 @@ use std::time::Duration;
 use clap::CommandFactory;
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
-use conductor_core::config::ConfigSources;
 use conductor_core::{Conductor, LoadedConfig, PersonalityCatalog};
 
-use crate::cli::Cli;
+use clap::ValueEnum;
+
+use crate::cli::{BackendArg, Cli, GlobalArgs};
 use crate::exit::Failure;
 
 /// How long a TAB waits for the server's model list: long enough for a local server, short
@@ -58,20 +59,48 @@ pub fn script(shell: clap_complete::Shell, static_script: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configuration as a plain run would load it (environment and config file; the words
-/// on the command line being completed are not seen). A config file that does not load is
-/// passed over (the environment and the defaults still name the server and the platform's
-/// personality directory): a typo in it must not empty every completion. `None` only when even
-/// that does not load.
+/// The configuration as the command being completed would load it: the `--host`,
+/// `--backend` and `--config` already typed on its line first (so `conductor --host gpu-box
+/// ask -m <TAB>` lists gpu-box's models), then the environment and the config file. A config
+/// file that does not load is passed over (the environment and the defaults still name the
+/// server and the platform's personality directory): a typo in it must not empty every
+/// completion. `None` only when even that does not load.
 fn configuration() -> Option<LoadedConfig> {
-    LoadedConfig::load(ConfigSources::default())
+    let typed = typed_flags(std::env::args_os().skip(1));
+    LoadedConfig::load(typed.sources().ok()?)
         .or_else(|_| {
-            LoadedConfig::load(ConfigSources {
-                ignore_file: true,
-                ..ConfigSources::default()
-            })
+            let mut sources = typed.sources()?;
+            sources.ignore_file = true;
+            LoadedConfig::load(sources).map_err(Failure::from)
         })
         .ok()
+}
+
+/// The server flags among the words of the line being completed (`--host X`, `--host=X`,
+/// and so for `--backend` and `--config`); a value that does not parse is left out, as the
+/// shell's user is still typing.
+fn typed_flags(words: impl Iterator<Item = std::ffi::OsString>) -> GlobalArgs {
+    let words: Vec<String> = words.map(|w| w.to_string_lossy().into_owned()).collect();
+    let mut flags = GlobalArgs::default();
+    let value_of = |at: usize, flag: &str| -> Option<String> {
+        let word = words.get(at)?;
+        match word.strip_prefix(flag)? {
+            "" => words.get(at + 1).cloned(),
+            rest => rest.strip_prefix('=').map(str::to_owned),
+        }
+    };
+    for at in 0..words.len() {
+        if let Some(host) = value_of(at, "--host").filter(|h| !h.is_empty()) {
+            flags.host = Some(host);
+        }
+        if let Some(kind) = value_of(at, "--backend") {
+            flags.backend = BackendArg::from_str(&kind, true).ok().or(flags.backend);
+        }
+        if let Some(path) = value_of(at, "--config").filter(|p| !p.is_empty()) {
+            flags.config = Some(path.into());
+        }
+    }
+    flags
 }
 
 /// Candidates for `-p`: the names of the personalities that parse, built in and from the
@@ -144,7 +173,34 @@ fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> Opt
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::within;
+    use super::{typed_flags, within};
+
+    fn flags(line: &str) -> super::GlobalArgs {
+        typed_flags(line.split(' ').map(Into::into))
+    }
+
+    #[test]
+    fn the_server_flags_typed_on_the_line_are_read() {
+        let typed = flags("-- conductor --host gpu-box:11434 ask -m ");
+        assert_eq!(typed.host.as_deref(), Some("gpu-box:11434"));
+        let typed = flags("-- conductor ask --backend=openai --host=http://x:8000/v1 -m ");
+        assert!(matches!(typed.backend, Some(super::BackendArg::Openai)));
+        assert_eq!(typed.host.as_deref(), Some("http://x:8000/v1"));
+        assert_eq!(
+            flags("-- conductor --config /tmp/c.toml ask -p ")
+                .config
+                .as_deref(),
+            Some(std::path::Path::new("/tmp/c.toml"))
+        );
+        // Still being typed, or not a value: left out.
+        assert_eq!(flags("-- conductor --host ").host, None);
+        assert!(
+            flags("-- conductor --backend nope ask -m ")
+                .backend
+                .is_none()
+        );
+        assert_eq!(flags("-- conductor --hostile x").host, None);
+    }
 
     #[test]
     fn a_hanging_blocking_task_does_not_hold_the_completion_past_its_limit() {
