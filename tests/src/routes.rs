@@ -115,7 +115,7 @@ pub(crate) fn route(shared: &Shared, request: &RecordedRequest) -> (Response, Du
                 |r| (r, Duration::ZERO),
             );
         }
-        "/api/pull" => route("POST").unwrap_or_else(|| pull(&state, request)),
+        "/api/pull" => route("POST").unwrap_or_else(|| pull(&mut state, request)),
         "/api/create" => {
             route("POST").unwrap_or_else(|| Response::json(200, &json!({ "status": "success" })))
         }
@@ -205,7 +205,7 @@ fn show(state: &State, request: &RecordedRequest) -> Response {
     }
 }
 
-fn pull(state: &State, request: &RecordedRequest) -> Response {
+fn pull(state: &mut State, request: &RecordedRequest) -> Response {
     if let Err(response) = parse_body(request) {
         return response;
     }
@@ -239,6 +239,11 @@ fn pull(state: &State, request: &RecordedRequest) -> Response {
     }
     for line in &mut lines {
         line.push(b'\n');
+    }
+    // A pull that succeeds leaves the model on the server, listed and loadable, as a real
+    // Ollama's does (the stand-in adds it as it answers; with llama3.2:3b's shapes).
+    if find_model(state, &name).is_none() {
+        state.models.push(ModelFixture::llama_3b(&name));
     }
     Response::Stream {
         lines,

@@ -777,7 +777,8 @@ async fn the_chat_goes_on_while_the_editor_is_open_and_a_signal_ends_both() {
 }
 
 /// `/model NAME` asks the server first and says where the new model runs; `/policy` changes
-/// the policy for the chat and shows the new verdict at once; a failed `/pull` says why.
+/// the policy for the chat and shows the new verdict at once; a failed `/pull` says why, and
+/// one that succeeds switches to the model it pulled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_switch_policy_and_pull_in_a_real_terminal() {
     if !tmux_or_skip("model_switch_policy_and_pull_in_a_real_terminal") {
@@ -839,6 +840,21 @@ async fn model_switch_policy_and_pull_in_a_real_terminal() {
     tmux.keys("switch", &["Enter"]);
     tmux.wait_for("switch", "Cannot pull nosuch:1b").await;
     assert_eq!(ollama.requests_to("/api/pull").len(), 1);
+
+    // With a registry to pull from: the progress, then the switch to the new model, which
+    // answers.
+    ollama.set_pull_layers(&[("sha256:6a0746a1ec1aa", 4_000_000)]);
+    ollama.reply_with(&["fresh ", "weights"]);
+    tmux.type_text("switch", "/pull newmodel:1b");
+    tmux.keys("switch", &["Enter"]);
+    tmux.wait_for("switch", "Pulled newmodel:1b: switching to it")
+        .await;
+    tmux.wait_for("switch", "│ newmodel:1b │").await;
+    tmux.type_text("switch", "hello");
+    tmux.keys("switch", &["Enter"]);
+    tmux.wait_for("switch", "fresh weights").await;
+    let chat = ollama.requests_to("/api/chat").pop().unwrap();
+    assert_eq!(chat.json.unwrap()["model"], "newmodel:1b");
 
     tmux.type_text("switch", "/quit");
     tmux.keys("switch", &["Enter"]);
