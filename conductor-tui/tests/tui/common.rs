@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use conductor_core::gpu::{Cause, Diagnosis, SettingSource};
-use conductor_core::{Completion, DoneReason, GenerationStats, GpuPolicy, RunningModel};
-use conductor_tui::app::{App, AppInfo};
+use conductor_core::{Completion, DoneReason, GenerationStats, GpuPolicy, Role, RunningModel};
+use conductor_tui::app::{App, AppInfo, EntryKind, MessageState, NoticeLevel};
 use conductor_tui::event::Event;
 use conductor_tui::worker::WorkerEvent;
 use crossterm::event::{
@@ -155,4 +155,24 @@ pub fn screen(terminal: &Terminal<TestBackend>) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The messages on screen, in order: who, what, and in which state.
+pub fn messages(app: &App) -> Vec<(Role, String, MessageState)> {
+    app.entries
+        .iter()
+        .filter_map(|e| e.message())
+        .map(|m| (m.role, m.content.clone(), m.state.clone()))
+        .collect()
+}
+
+/// The notices on screen, in order: their level and title.
+pub fn notices(app: &App) -> Vec<(NoticeLevel, String)> {
+    app.entries
+        .iter()
+        .filter_map(|e| match e.kind() {
+            EntryKind::Notice(n) => Some((n.level, n.title.clone())),
+            EntryKind::Message(_) => None,
+        })
+        .collect()
 }
