@@ -344,6 +344,12 @@ fn print_device(report: &mut Report, conductor: &Conductor) {
         DeviceView::NoNvml { reason } => {
             report.info("GPU", &format!("no NVML on this machine ({reason})"))
         }
+        // A server without a model server (OpenAI-compatible) reports no residency at all.
+        DeviceView::Remote if conductor.backend().model_server().is_none() => report.info(
+            "GPU",
+            "the server is remote: local NVML does not see its GPUs, and it does not report where \
+             the model runs",
+        ),
         DeviceView::Remote => report.info(
             "GPU",
             "Ollama is remote: local NVML does not see its GPUs; residency relies on /api/ps",
