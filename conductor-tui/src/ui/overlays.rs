@@ -26,18 +26,13 @@ pub(super) fn render_search(app: &App, area: Rect, buf: &mut Buffer) {
         width: area.width,
         height,
     };
-    Clear.render(popup, buf);
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(theme::active().user)
-        .title(Line::from(" History search ").bold())
-        .title_bottom(
-            Line::from(" Ctrl+R older · Enter use · Esc cancel ")
-                .style(dim())
-                .right_aligned(),
-        );
-    let inner = block.inner(popup);
-    block.render(popup, buf);
+    let inner = framed(
+        popup,
+        buf,
+        theme::active().user,
+        " History search ".to_owned(),
+        " Ctrl+R older · Enter use · Esc cancel ",
+    );
     if inner.is_empty() {
         return;
     }
@@ -108,18 +103,13 @@ pub(super) fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
         width,
         height,
     };
-    Clear.render(popup, buf);
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(theme::active().assistant)
-        .title(Line::from(format!(" {} ", picker.kind.title())).bold())
-        .title_bottom(
-            Line::from(" ↑↓ move · Enter choose · Esc close · type to filter ")
-                .style(dim())
-                .right_aligned(),
-        );
-    let inner = block.inner(popup);
-    block.render(popup, buf);
+    let inner = framed(
+        popup,
+        buf,
+        theme::active().assistant,
+        format!(" {} ", picker.kind.title()),
+        " ↑↓ move · Enter choose · Esc close · type to filter ",
+    );
     if inner.is_empty() {
         return;
     }
@@ -160,4 +150,18 @@ pub(super) fn render_picker(picker: &Picker, area: Rect, buf: &mut Buffer) {
             dim(),
         );
     }
+}
+
+/// Clears `popup` and draws the rounded frame every overlay has: its title in bold at the
+/// top, its keys dimmed at the bottom right. Returns the area inside the frame.
+fn framed(popup: Rect, buf: &mut Buffer, border: Style, title: String, keys: &str) -> Rect {
+    Clear.render(popup, buf);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(border)
+        .title(Line::from(title).bold())
+        .title_bottom(Line::from(keys.to_owned()).style(dim()).right_aligned());
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    inner
 }
