@@ -249,11 +249,10 @@ fn short_id(digest: &str) -> &str {
 /// UNTIL as `ollama ps` words it: "4 minutes from now", "Forever" (kept loaded for ever),
 /// "Stopping..." (the time has passed and the model is being unloaded).
 pub fn until(expires_at: Option<&str>, now: jiff::Timestamp) -> String {
-    let Some(at) = expires_at.and_then(|t| t.parse::<jiff::Timestamp>().ok()) else {
+    let Some(seconds) = seconds_left(expires_at, now) else {
         return "-".to_owned();
     };
-    let seconds = at.as_second() - now.as_second();
-    if is_stopping(expires_at, now) {
+    if seconds < 0 {
         return "Stopping...".to_owned();
     }
     // Ollama: more than 20 years ahead is a keep_alive of -1.
@@ -269,9 +268,14 @@ pub fn until(expires_at: Option<&str>, now: jiff::Timestamp) -> String {
 /// True when a loaded model's time is up: Ollama is unloading it (it stays in `/api/ps` for a
 /// moment after `stop`).
 pub fn is_stopping(expires_at: Option<&str>, now: jiff::Timestamp) -> bool {
-    expires_at
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|at| at.as_second() < now.as_second())
+    seconds_left(expires_at, now).is_some_and(|seconds| seconds < 0)
+}
+
+/// Seconds from `now` to `expires_at` (negative once past); `None` when there is no time or
+/// it does not parse.
+fn seconds_left(expires_at: Option<&str>, now: jiff::Timestamp) -> Option<i64> {
+    let at = expires_at?.parse::<jiff::Timestamp>().ok()?;
+    Some(at.as_second() - now.as_second())
 }
 
 /// Ollama's `format.HumanDuration`.
