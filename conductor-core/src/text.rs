@@ -44,6 +44,19 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// One line (runs of whitespace, line breaks included, become one space), at most `max`
+/// characters, with an ellipsis when cut: a title, a label, a preview.
+#[must_use]
+pub fn shorten(text: &str, max: usize) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

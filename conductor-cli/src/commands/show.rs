@@ -104,7 +104,7 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
             "\n  System ({} characters, baked into the model)",
             system.chars().count()
         )?;
-        outln!("    {}", shorten(&clean(system), 160))?;
+        outln!("    {}", conductor_core::text::shorten(&clean(system), 160))?;
         outln!(
             "    (conductor's personality replaces it: Ollama uses it only for a request without \
              a system message)"
@@ -118,14 +118,6 @@ pub async fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, Failur
 
 fn clean(text: &str) -> String {
     conductor_core::text::one_line(text).into_owned()
-}
-
-/// At most `max` characters, with `…` where it was cut.
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
 }
 
 /// The model's summary, from its GGUF metadata.

@@ -429,22 +429,12 @@ pub(crate) fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+pub use crate::text::shorten;
+
 pub(crate) fn new_id(now: jiff::Timestamp) -> String {
     format!(
         "{}-{:04x}",
         now.strftime("%Y%m%d-%H%M%S"),
         fastrand::u16(..)
     )
-}
-
-/// One line, at most `max` characters, with an ellipsis when cut.
-#[must_use]
-pub fn shorten(text: &str, max: usize) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        return one_line;
-    }
-    let mut cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
