@@ -2,6 +2,7 @@
 //! in place, Esc to stop it, and the switch to the model once it is there.
 
 use conductor_core::backend::PullProgress;
+use conductor_core::gpu::gb;
 use conductor_core::text::one_line;
 
 use super::{Action, App, EntryKind, Notice, NoticeLevel};
@@ -29,19 +30,12 @@ impl PullState {
         if let Some(percent) = self.completed.saturating_mul(100).checked_div(self.total) {
             title.push_str(&format!(
                 " {} of {} ({percent}%)",
-                gigabytes(self.completed),
-                gigabytes(self.total)
+                gb(self.completed),
+                gb(self.total)
             ));
         }
         title
     }
-}
-
-/// `1.2 GB`.
-fn gigabytes(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)] // sizes far below 2^52
-    let gb = bytes as f64 / 1e9;
-    format!("{gb:.1} GB")
 }
 
 fn is_pull_notice(notice: &Notice, model: &str) -> bool {
