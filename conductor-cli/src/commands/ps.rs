@@ -79,7 +79,7 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
                     .await
                     .ok()
                     .and_then(|d| d.weights_blob().map(str::to_owned));
-                blob.and_then(|blob| runner_memory_of(view, &blob))
+                blob.and_then(|blob| view.runner_memory(&blob))
             }
             _ => None,
         };
@@ -229,17 +229,6 @@ impl Measured {
     }
 }
 
-/// The GPU memory of the Ollama runner processes serving the weights file `blob`
-/// (`sha256-…`, which their command line names), when NVML lists any.
-fn runner_memory_of(view: &DeviceView, blob: &str) -> Option<u64> {
-    let runners: Vec<_> = view
-        .ollama_processes()
-        .into_iter()
-        .filter(|p| p.cmdline.as_deref().is_some_and(|c| c.contains(blob)))
-        .collect();
-    (!runners.is_empty()).then(|| runners.iter().filter_map(|p| p.used_memory).sum())
-}
-
 /// The first 12 hex digits of a digest, as `ollama ps` shows the ID.
 fn short_id(digest: &str) -> &str {
     let digest = digest.strip_prefix("sha256:").unwrap_or(digest);
@@ -368,9 +357,9 @@ mod tests {
                 ],
             }],
         };
-        assert_eq!(runner_memory_of(&view, "sha256-aaa"), Some(3 << 30));
-        assert_eq!(runner_memory_of(&view, "sha256-bbb"), Some(1 << 30));
-        assert_eq!(runner_memory_of(&view, "sha256-ccc"), None);
+        assert_eq!(view.runner_memory("sha256-aaa"), Some(3 << 30));
+        assert_eq!(view.runner_memory("sha256-bbb"), Some(1 << 30));
+        assert_eq!(view.runner_memory("sha256-ccc"), None);
         let loaded = |size| RunningModel {
             name: "m:latest".into(),
             size,

@@ -112,8 +112,20 @@ impl DeviceView {
     /// GPU memory held by Ollama processes (the runner), summed over GPUs, if any is listed.
     #[must_use]
     pub fn ollama_memory(&self) -> Option<u64> {
-        let processes = self.ollama_processes();
-        (!processes.is_empty()).then(|| processes.iter().filter_map(|p| p.used_memory).sum())
+        used_memory(&self.ollama_processes())
+    }
+
+    /// GPU memory held by the Ollama runners serving the weights file `blob` (`sha256-…`,
+    /// which a runner's command line names), if NVML lists any: one model's share when
+    /// several are loaded.
+    #[must_use]
+    pub fn runner_memory(&self, blob: &str) -> Option<u64> {
+        let runners: Vec<_> = self
+            .ollama_processes()
+            .into_iter()
+            .filter(|p| p.cmdline.as_deref().is_some_and(|c| c.contains(blob)))
+            .collect();
+        used_memory(&runners)
     }
 
     /// Free memory over all GPUs.
@@ -129,6 +141,11 @@ impl DeviceView {
         let gpus = self.gpus();
         (!gpus.is_empty()).then(|| gpus.iter().map(|g| g.memory_total).sum())
     }
+}
+
+/// The GPU memory `processes` hold together; `None` when there are none.
+fn used_memory(processes: &[&GpuProcess]) -> Option<u64> {
+    (!processes.is_empty()).then(|| processes.iter().filter_map(|p| p.used_memory).sum())
 }
 
 /// Something that can look at the GPUs: NVML in production, a script in tests.
